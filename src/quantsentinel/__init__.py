@@ -1,0 +1,1 @@
+"""Quantsentinel: ML and risk behind NSE index-options decisions."""
