@@ -9,7 +9,7 @@ Everything broadcasts with NumPy, so a 4,000-row chain is one call. Units:
 - `vega` per 1.00 of vol (divide by 100 for "per vol point"), `theta` per year of calendar time
   (divide by 365 for "per day"), `rho` per 1.00 of rate.
 Inputs are not validated here (that is `market.validation`'s job); T <= 0 or sigma <= 0 give
-intrinsic value with zero time-value Greeks, so a chain at expiry prices without NaNs.
+intrinsic value and the zero-vol limits of the Greeks (gamma and vega 0), so a chain at expiry prices without NaNs.
 
 Hand-written because no maintained library offers vectorized Black-76 Greeks without a heavy
 dependency (QuantLib prices one instrument at a time; py_vollib is unmaintained) - those two
@@ -37,7 +37,11 @@ def is_call_array(option_type: ArrayLike) -> np.ndarray:
     arr = np.asarray(option_type)
     if arr.dtype == bool:
         return arr
-    return np.char.upper(arr.astype(str)) == "CE"
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr != 0
+    # Object arrays from pandas may hold Python bools as well as strings.
+    text = np.char.upper(np.char.strip(arr.astype(str)))
+    return (text == "CE") | (text == "TRUE")
 
 
 def forward_price(spot: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike = 0.0) -> np.ndarray:
@@ -60,8 +64,9 @@ def black76_price(
     F: ArrayLike, K: ArrayLike, T: ArrayLike, sigma: ArrayLike, is_call: ArrayLike, r: ArrayLike
 ) -> np.ndarray:
     """Undiscounted-forward Black-76 price, discounted at rate `r` over `T`."""
-    F, K, T, sigma, r = _broadcast(F, K, T, sigma, r)
-    call = np.broadcast_to(is_call_array(is_call), F.shape)
+    F, K, T, sigma, r, call = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (F, K, T, sigma, r)), is_call_array(is_call)
+    )
     discount = np.exp(-r * T)
     d1, d2, _ = _d1_d2(F, K, T, sigma)
     call_value = F * ndtr(d1) - K * ndtr(d2)
@@ -117,10 +122,19 @@ def black_scholes_greeks(
     q: ArrayLike = 0.0,
 ) -> Greeks:
     """Price and Greeks with respect to spot, for a spot with continuous yield `q`."""
-    S, K, T, sigma, r, q = _broadcast(S, K, T, sigma, r, q)
-    call = np.broadcast_to(is_call_array(is_call), S.shape)
+    S, K, T, sigma, r, q, call = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (S, K, T, sigma, r, q)), is_call_array(is_call)
+    )
     F = S * np.exp((r - q) * T)
+    live = (T > 0) & (sigma > 0)
     d1, d2, vol_sqrt_t = _d1_d2(F, K, T, sigma)
+    # Zero vol or no time left: N(d) becomes a step at the forward, which gives the right limits
+    # of delta, theta and rho (e.g. delta = exp(-qT) for an in-the-money call at zero vol).
+    with np.errstate(invalid="ignore"):
+        step = np.sign(np.log(F / K)) * np.inf
+    step = np.where(np.isnan(step), 0.0, step)
+    d1 = np.where(live, d1, step)
+    d2 = np.where(live, d2, step)
     growth = np.exp(-q * T)
     discount = np.exp(-r * T)
     pdf = norm_pdf(d1)
@@ -129,27 +143,26 @@ def black_scholes_greeks(
 
     price = black76_price(F, K, T, sigma, call, r)
     with np.errstate(divide="ignore", invalid="ignore"):
-        gamma = growth * pdf / (S * vol_sqrt_t)
-        decay = -S * growth * pdf * sigma / (2.0 * np.sqrt(T))
+        gamma = np.where(live, growth * pdf / (S * vol_sqrt_t), 0.0)
+        decay = np.where(live, -S * growth * pdf * sigma / (2.0 * np.sqrt(T)), 0.0)
     delta = np.where(call, growth * nd1, -growth * n_d1)
-    vega = S * growth * pdf * np.sqrt(T)
+    vega = np.where(live, S * growth * pdf * np.sqrt(np.maximum(T, 0.0)), 0.0)
     theta = np.where(
         call,
         decay - r * K * discount * nd2 + q * S * growth * nd1,
         decay + r * K * discount * n_d2 - q * S * growth * n_d1,
     )
     rho = np.where(call, K * T * discount * nd2, -K * T * discount * n_d2)
-
-    live = (T > 0) & (sigma > 0)
-    itm = np.where(call, S > K, S < K)
-    expired_delta = np.where(itm, np.where(call, 1.0, -1.0), 0.0)
+    # At or past expiry the option is its payoff: delta is the exercise indicator, no decay.
+    expired = T <= 0
+    exercised = np.where(call, (F > K).astype(float), -(F < K).astype(float))
     return Greeks(
-        price=price,
-        delta=np.where(live, delta, expired_delta),
-        gamma=np.where(live, gamma, 0.0),
-        vega=np.where(live, vega, 0.0),
-        theta=np.where(live, theta, 0.0),
-        rho=np.where(live, rho, 0.0),
+        price=np.asarray(price),
+        delta=np.where(expired, exercised, delta),
+        gamma=gamma,
+        vega=vega,
+        theta=np.where(expired, 0.0, theta),
+        rho=np.where(expired, 0.0, rho),
     )
 
 

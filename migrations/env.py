@@ -1,0 +1,30 @@
+"""Alembic environment: runs on a connection handed in by quantsentinel.db.migrate, or on the URL
+in the config when invoked as `alembic -x url=...` from the command line."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from quantsentinel.market.records import metadata
+
+config = context.config
+target_metadata = metadata
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
+        "sqlalchemy.url"
+    )
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        context.configure(connection=conn, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run()

@@ -1,0 +1,49 @@
+"""Engines for the project's own database and the one way its schema is created: Alembic.
+
+SQLite (embedded default) and Postgres (production) run the same migrations; nothing calls
+`metadata.create_all`, so the schema a test sees is the schema production gets.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from quantsentinel.settings import REPO_ROOT
+
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+
+
+@lru_cache(maxsize=16)
+def engine_for(url: str) -> Engine:
+    """One pooled engine per URL per process."""
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Sensors and assets write from different threads of one process.
+        return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` to `revision` (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    with engine_for(url).begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+def current_revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine_for(url).connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,132 @@
+"""Durable audit records of market inputs, in the project's own database.
+
+Parquet holds the data; these rows hold the decisions about it: every inbound file (accepted or
+rejected, with its reason) and every quarantined snapshot (with every reason). They survive a
+wiped data directory and are what an operator queries to answer "what happened to that file?".
+Schema changes go through Alembic (migrations/); `metadata` here is the source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+ingested_inputs = sa.Table(
+    "ingested_inputs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("file_name", sa.String(512), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("format", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),  # accepted | rejected
+    sa.Column("reason", sa.String(64)),
+    sa.Column("detail", sa.Text),
+    sa.Column("stored_at", sa.Text, nullable=False),
+    sa.Column("partitions", sa.Text),  # JSON list of "YYYY-MM-DD|SYMBOL"
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+quarantine_events = sa.Table(
+    "quarantine_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("snapshot_id", sa.String(128), nullable=False),
+    sa.Column("partition_key", sa.String(64), nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),  # JSON list of reason names
+    sa.Column("details", sa.Text, nullable=False),  # JSON list of human-readable details
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("snapshot_id", "run_id", name="uq_quarantine_snapshot_run"),
+)
+
+
+def record_input(
+    engine: Engine,
+    *,
+    sha256: str,
+    file_name: str,
+    size_bytes: int,
+    fmt: str | None,
+    status: str,
+    stored_at: str,
+    reason: str | None = None,
+    detail: str | None = None,
+    partitions: Iterable[str] = (),
+) -> bool:
+    """Insert one inbound-file record; returns False if that content was already recorded."""
+    with engine.begin() as conn:
+        exists = conn.execute(
+            sa.select(ingested_inputs.c.id).where(ingested_inputs.c.sha256 == sha256)
+        ).first()
+        if exists:
+            return False
+        conn.execute(
+            ingested_inputs.insert().values(
+                sha256=sha256,
+                file_name=file_name,
+                size_bytes=size_bytes,
+                format=fmt,
+                status=status,
+                reason=reason,
+                detail=detail,
+                stored_at=stored_at,
+                partitions=json.dumps(sorted(partitions)),
+                received_at=datetime.now(UTC),
+            )
+        )
+    return True
+
+
+def known_input(engine: Engine, sha256: str) -> bool:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(ingested_inputs.c.id).where(ingested_inputs.c.sha256 == sha256)
+        ).first()
+    return row is not None
+
+
+def record_quarantine(
+    engine: Engine, rows: Iterable[dict], *, partition_key: str, run_id: str | None
+) -> int:
+    """Record quarantined snapshots (dicts with snapshot_id, reasons, details, n_rows)."""
+    now = datetime.now(UTC)
+    values = [
+        {
+            "snapshot_id": r["snapshot_id"],
+            "partition_key": partition_key,
+            "reasons": json.dumps(list(r["reasons"])),
+            "details": json.dumps(list(r["details"])),
+            "n_rows": int(r["n_rows"]),
+            "run_id": run_id,
+            "recorded_at": now,
+        }
+        for r in rows
+    ]
+    if values:
+        with engine.begin() as conn:
+            conn.execute(quarantine_events.insert(), values)
+    return len(values)
+
+
+def list_inputs(engine: Engine, limit: int = 50) -> list[dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ingested_inputs).order_by(ingested_inputs.c.id.desc()).limit(limit)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def list_quarantine(engine: Engine, limit: int = 50) -> list[dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(quarantine_events).order_by(quarantine_events.c.id.desc()).limit(limit)
+        ).mappings()
+        return [dict(r) for r in rows]

@@ -1,0 +1,40 @@
+"""Schedules: the whole market graph for each trading day, after the close (16:00 IST)."""
+
+import dagster as dg
+
+from quantsentinel.assets.partitions import multi_key
+from quantsentinel.market.calendar import is_trading_day
+from quantsentinel.market.contracts import UNDERLYINGS
+from quantsentinel.orchestration.jobs import market_daily_job, market_job
+
+
+@dg.schedule(
+    job=market_job,
+    cron_schedule="0 16 * * 1-5",
+    execution_timezone="Asia/Kolkata",
+    description="Every underlying's market partition for the trading day that just closed.",
+)
+def market_after_close(context: dg.ScheduleEvaluationContext):
+    day = context.scheduled_execution_time.date()
+    if not is_trading_day(day):
+        return dg.SkipReason(f"{day} is an exchange holiday")
+    return [
+        dg.RunRequest(run_key=f"{day}|{underlying}", partition_key=multi_key(day, underlying))
+        for underlying in UNDERLYINGS
+    ]
+
+
+@dg.schedule(
+    job=market_daily_job,
+    cron_schedule="0 16 * * 1-5",
+    execution_timezone="Asia/Kolkata",
+    description="The volatility index and the news of the trading day that just closed.",
+)
+def market_daily_after_close(context: dg.ScheduleEvaluationContext):
+    day = context.scheduled_execution_time.date()
+    if not is_trading_day(day):
+        return dg.SkipReason(f"{day} is an exchange holiday")
+    return dg.RunRequest(run_key=str(day), partition_key=day.isoformat())
+
+
+SCHEDULES = [market_after_close, market_daily_after_close]

@@ -1,0 +1,120 @@
+"""Where every piece of state lives, derived from one folder (`QS_HOME`) and one profile switch.
+
+Embedded default (`QS_PROFILE` unset or `embedded`): everything under `QS_HOME`
+(default `./.quantsentinel`) - Dagster's SQLite storage in `dagster/`, Parquet data in `data/`,
+the MLflow store in `mlflow/`, the project's own tables in `quantsentinel.db`, the inbox folder.
+Point `QS_HOME` at an empty folder and you get a fresh, isolated installation.
+
+Production (`QS_PROFILE=prod`): Dagster storage goes to Postgres (dagster-postgres, URL from
+`QS_DAGSTER_PG_URL`, defaulting to `QS_DATABASE_URL`), the project tables to `QS_DATABASE_URL`,
+MLflow to `QS_MLFLOW_TRACKING_URI`. The code does not fork: only these paths and URLs change.
+
+This module is pure (no dagster import) so the CLI, the core and tests can all use it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+PROFILES = ("embedded", "prod")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The instance templates ship beside the package so an installed wheel finds them too.
+_TEMPLATES = Path(__file__).resolve().parent / "orchestration" / "instance"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    profile: str
+    database_url: str
+    dagster_pg_url: str | None
+    mlflow_tracking_uri: str
+    feed_source: str = "simulator"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(os.environ.get("QS_DATA_DIR") or self.home / "data")
+
+    @property
+    def inbox_dir(self) -> Path:
+        return Path(os.environ.get("QS_INBOX_DIR") or self.home / "inbox")
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    def ensure(self) -> Settings:
+        """Create the folders and write Dagster's instance config; safe to call repeatedly.
+
+        Returns self so callers can write `settings = load_settings().ensure()`.
+        """
+        for folder in (
+            self.home,
+            self.dagster_home,
+            self.data_dir,
+            self.inbox_dir,
+            self.mlflow_dir,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        template = "dagster.postgres.yaml" if self.profile == "prod" else "dagster.yaml"
+        target = self.dagster_home / "dagster.yaml"
+        source = _TEMPLATES / template
+        # Rewrite only on change so a running webserver does not see a fresh mtime every call.
+        if not target.exists() or target.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, target)
+        return self
+
+    def export_env(self) -> None:
+        """Publish the derived locations to the process environment (Dagster reads DAGSTER_HOME
+        and the instance YAML reads the Postgres URL from the environment)."""
+        os.environ["QS_HOME"] = str(self.home)
+        os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+        os.environ["QS_DATABASE_URL"] = self.database_url
+        os.environ["QS_MLFLOW_TRACKING_URI"] = self.mlflow_tracking_uri
+        os.environ["QS_DATA_DIR"] = str(self.data_dir)
+        os.environ["QS_INBOX_DIR"] = str(self.inbox_dir)
+        os.environ["QS_FEED_SOURCE"] = self.feed_source
+        if self.dagster_pg_url:
+            os.environ["QS_DAGSTER_PG_URL"] = self.dagster_pg_url
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read the settings from `env` (default: the process environment)."""
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("QS_HOME") or "./.quantsentinel").expanduser().resolve()
+    profile = (env.get("QS_PROFILE") or "embedded").strip().lower()
+    if profile not in PROFILES:
+        raise SettingsError(f"QS_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
+    database_url = env.get("QS_DATABASE_URL") or f"sqlite:///{home / 'quantsentinel.db'}"
+    dagster_pg_url = env.get("QS_DAGSTER_PG_URL")
+    if profile == "prod":
+        if not database_url.startswith("postgresql"):
+            raise SettingsError(
+                "QS_PROFILE=prod needs QS_DATABASE_URL to be a postgresql:// URL, "
+                f"got {database_url!r}"
+            )
+        dagster_pg_url = dagster_pg_url or database_url
+    mlflow_uri = env.get("QS_MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    # Production has no simulator behind it: data arrives as files until a live adapter exists.
+    feed_source = env.get("QS_FEED_SOURCE") or ("files" if profile == "prod" else "simulator")
+    if feed_source not in ("simulator", "files"):
+        raise SettingsError(f"QS_FEED_SOURCE={feed_source!r} is not one of simulator, files")
+    return Settings(
+        feed_source=feed_source,
+        home=home,
+        profile=profile,
+        database_url=database_url,
+        dagster_pg_url=dagster_pg_url,
+        mlflow_tracking_uri=mlflow_uri,
+    )

@@ -1,0 +1,90 @@
+"""The production profile on the real server: Dagster storage in Postgres (dagster-postgres) and
+the project's tables migrated by Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import dagster as dg
+from quantsentinel.db import current_revision, migrate
+from quantsentinel.market import records
+
+from ..conftest import isolated_settings
+
+pytestmark = pytest.mark.pg
+
+
+def test_prod_profile_stores_dagster_runs_in_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str
+) -> None:
+    settings = isolated_settings(
+        monkeypatch,
+        tmp_path / "home",
+        QS_PROFILE="prod",
+        QS_DATABASE_URL=pg_url,
+        QS_FEED_SOURCE="simulator",
+    )
+    assert settings.dagster_pg_url == pg_url
+
+    from quantsentinel.orchestration.definitions import build_definitions
+
+    defs = build_definitions()
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        result = defs.resolve_job_def("market_daily_job").execute_in_process(
+            instance=instance, partition_key="2026-01-06"
+        )
+        assert result.success
+        run_id = result.run_id
+
+    # The run and its materializations are rows in Postgres, visible to a fresh connection.
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("SELECT run_id FROM runs")).scalars().all()
+        materialized = (
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT asset_key FROM event_logs WHERE run_id = :r AND asset_key IS NOT NULL"
+                ),
+                {"r": run_id},
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert run_id in runs
+    assert any("news_events" in key for key in materialized)
+    assert any("india_vix" in key for key in materialized)
+
+
+def test_project_tables_migrate_on_postgres(pg_url: str) -> None:
+    migrate(pg_url)
+    migrate(pg_url)  # idempotent
+    assert current_revision(pg_url) == "0001"
+    from quantsentinel.db import engine_for
+
+    engine = engine_for(pg_url)
+    assert records.record_input(
+        engine,
+        sha256="a" * 64,
+        file_name="x.json",
+        size_bytes=10,
+        fmt="nse_option_chain",
+        status="accepted",
+        stored_at="/tmp/x",
+    )
+    # The same content is recorded once, even though Postgres is a separate server.
+    assert not records.record_input(
+        engine,
+        sha256="a" * 64,
+        file_name="again.json",
+        size_bytes=10,
+        fmt=None,
+        status="accepted",
+        stored_at="/tmp/y",
+    )
+    assert [r["file_name"] for r in records.list_inputs(engine)] == ["x.json"]
