@@ -18,7 +18,8 @@ DAYS = [date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7)]
 
 def main() -> None:
     print(
-        f"{'underlying':<11} {'snapshots':>9} {'rows':>8} {'seconds':>8} {'snap/s':>8} {'rows/s':>10}"
+        f"{'underlying':<11} {'snapshots':>9} {'rows':>8} {'seconds':>8} "
+        f"{'snap/s':>8} {'rows/s':>10}"
     )
     started = time.perf_counter()
     sim = MarketSimulator(SimulatorConfig(seed=11))

@@ -27,7 +27,7 @@ def test_prod_profile_selects_postgres_instance(tmp_path: Path) -> None:
     settings = load_settings(
         {"QS_HOME": str(tmp_path), "QS_PROFILE": "prod", "QS_DATABASE_URL": url}
     ).ensure()
-    assert settings.dagster_pg_url == url
+    assert settings.dagster_pg_url == "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
     assert "postgres_url" in (settings.dagster_home / "dagster.yaml").read_text()
     assert settings.feed_source == "files"
 

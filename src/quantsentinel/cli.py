@@ -2,7 +2,7 @@
 
 qs demo [--days N] [--end YYYY-MM-DD] [--underlying SYM ...]   materialize the market graph
 qs ui [--port P]                                                 Dagster UI on the same instance
-qs ingest FILE...                                                drop files into the inbox and take them
+qs ingest FILE...                                                take files through the inbox now
 qs inputs                                                        what came in and what was rejected
 qs paths                                                         where every piece of state lives
 """

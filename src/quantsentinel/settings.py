@@ -36,19 +36,13 @@ class Settings:
     database_url: str
     dagster_pg_url: str | None
     mlflow_tracking_uri: str
+    data_dir: Path
+    inbox_dir: Path
     feed_source: str = "simulator"
 
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
-
-    @property
-    def data_dir(self) -> Path:
-        return Path(os.environ.get("QS_DATA_DIR") or self.home / "data")
-
-    @property
-    def inbox_dir(self) -> Path:
-        return Path(os.environ.get("QS_INBOX_DIR") or self.home / "inbox")
 
     @property
     def mlflow_dir(self) -> Path:
@@ -89,6 +83,15 @@ class Settings:
             os.environ["QS_DAGSTER_PG_URL"] = self.dagster_pg_url
 
 
+def _psycopg2_driver(url: str) -> str:
+    """dagster-postgres relies on psycopg2's client-side parameter binding (it sends
+    `NOTIFY channel, %(id)s`), but SQLAlchemy 2.1 maps a bare postgresql:// URL to psycopg 3,
+    which binds server-side and fails on that statement. Name the driver explicitly."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings from `env` (default: the process environment)."""
     env = dict(os.environ if env is None else env)
@@ -104,7 +107,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                 "QS_PROFILE=prod needs QS_DATABASE_URL to be a postgresql:// URL, "
                 f"got {database_url!r}"
             )
-        dagster_pg_url = dagster_pg_url or database_url
+        dagster_pg_url = _psycopg2_driver(dagster_pg_url or database_url)
     mlflow_uri = env.get("QS_MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
     # Production has no simulator behind it: data arrives as files until a live adapter exists.
     feed_source = env.get("QS_FEED_SOURCE") or ("files" if profile == "prod" else "simulator")
@@ -112,6 +115,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise SettingsError(f"QS_FEED_SOURCE={feed_source!r} is not one of simulator, files")
     return Settings(
         feed_source=feed_source,
+        data_dir=Path(env.get("QS_DATA_DIR") or home / "data").expanduser().resolve(),
+        inbox_dir=Path(env.get("QS_INBOX_DIR") or home / "inbox").expanduser().resolve(),
         home=home,
         profile=profile,
         database_url=database_url,

@@ -36,8 +36,12 @@ def _drop(src: Path, inbox: Path, name: str | None = None) -> Path:
 
 
 def _tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.SensorResult:
+    from quantsentinel.orchestration.definitions import build_resources
+
     sensor = defs.resolve_sensor_def("inbox_sensor")
-    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+    with dg.build_sensor_context(
+        instance=instance, definitions=defs, resources=build_resources()
+    ) as context:
         return sensor(context)
 
 
@@ -84,46 +88,63 @@ def test_a_file_is_ingested_once_however_often_it_arrives(
     assert len(published) == len(expected)
 
 
-def test_every_malformed_input_is_kept_with_its_named_reason(
+MANIFEST = json.loads((MALFORMED / "manifest.json").read_text())
+INGEST_STAGE = {n: spec for n, spec in MANIFEST.items() if spec["stage"] == "ingest"}
+VALIDATION_STAGE = {n: spec for n, spec in MANIFEST.items() if spec["stage"] == "validation"}
+
+
+def test_unparseable_inputs_are_kept_with_their_named_reason(
     defs: dg.Definitions, qs_home: Settings
 ) -> None:
-    manifest = json.loads((MALFORMED / "manifest.json").read_text())
-    ingest_stage = {name: spec for name, spec in manifest.items() if spec["stage"] == "ingest"}
-    validation_stage = {n: s for n, s in manifest.items() if s["stage"] == "validation"}
-    assert ingest_stage and validation_stage
-
+    assert len(INGEST_STAGE) >= 10
     with dg.instance_for_test(temp_dir=str(qs_home.dagster_home)) as instance:
-        for name in manifest:
+        for name in INGEST_STAGE:
             _drop(MALFORMED / name, qs_home.inbox_dir)
         result = _tick(defs, instance)  # must not raise, whatever the inbox holds
+    assert not result.run_requests
+    rejected = {e.metadata["file"].value: e.metadata["reason"].value for e in result.asset_events}
+    assert rejected == {name: spec["reason"] for name, spec in INGEST_STAGE.items()}
+    for name, spec in INGEST_STAGE.items():  # the raw bytes are kept next to their reason
+        (kept,) = (qs_home.data_dir / "landing" / "rejected").rglob(name)
+        assert kept.read_bytes() == (MALFORMED / name).read_bytes()
+        assert json.loads((kept.parent / "reason.json").read_text())["reason"] == spec["reason"]
+    logged = records.list_inputs(engine_for(qs_home.database_url), limit=100)
+    assert {r["file_name"]: r["reason"] for r in logged} == rejected
 
-        rejected = {
-            e.metadata["file"].value: e.metadata["reason"].value for e in result.asset_events
-        }
-        assert rejected == {name: spec["reason"] for name, spec in ingest_stage.items()}
-        for name in ingest_stage:  # the raw bytes are kept next to their reason
-            kept = list((qs_home.data_dir / "landing" / "rejected").rglob(name))
-            assert len(kept) == 1
-            reason = json.loads((kept[0].parent / "reason.json").read_text())
-            assert reason["reason"] == manifest[name]["reason"]
 
-        # Content-level problems land, then the partition run quarantines them by name.
-        job = defs.resolve_job_def("chain_ingest_job")
-        for request in result.run_requests:
-            run = job.execute_in_process(
-                instance=instance,
-                partition_key=request.partition_key,
-                run_config=request.run_config,
-                raise_on_error=False,
-            )
-            assert run.success, request.tags
+@pytest.mark.parametrize("name", sorted(VALIDATION_STAGE))
+def test_content_problems_are_quarantined_with_their_named_reason(
+    defs: dg.Definitions, qs_home: Settings, name: str
+) -> None:
     from quantsentinel.market.ingest import read_snapshot_file
 
+    expected = VALIDATION_STAGE[name]["reason"]
+    source = MALFORMED / name
+    frame = read_snapshot_file(source).frame
+    dropped = _drop(source, qs_home.inbox_dir)
+    # It arrived five seconds after its own timestamp, so staleness is judged realistically.
+    arrival = frame["ts"].max().timestamp() + 5
+    os.utime(dropped, (arrival, arrival))
+
+    with dg.instance_for_test(temp_dir=str(qs_home.dagster_home)) as instance:
+        result = _tick(defs, instance)
+        (request,) = result.run_requests
+        run = defs.resolve_job_def("chain_ingest_job").execute_in_process(
+            instance=instance, partition_key=request.partition_key, run_config=request.run_config
+        )
+    assert run.success  # a bad snapshot is a quarantine entry, not a failed run
+
     quarantine = records.list_quarantine(engine_for(qs_home.database_url), limit=500)
-    reasons_by_snapshot: dict[str, set[str]] = {}
-    for row in quarantine:
-        reasons_by_snapshot.setdefault(row["snapshot_id"], set()).update(json.loads(row["reasons"]))
-    for name, spec in validation_stage.items():
-        snapshots = set(read_snapshot_file(MALFORMED / name).frame["snapshot_id"])
-        found = set().union(*(reasons_by_snapshot.get(s, set()) for s in snapshots))
-        assert spec["reason"] in found, f"{name}: expected {spec['reason']}, got {found or 'none'}"
+    assert {row["snapshot_id"] for row in quarantine} == set(frame["snapshot_id"])
+    found = {reason for row in quarantine for reason in json.loads(row["reasons"])}
+    assert expected in found
+    if expected != "stale_snapshot":
+        assert "stale_snapshot" not in found
+    # Nothing of it reached the published asset; the raw rows are still in the landing zone.
+    day, underlying = request.partition_key.keys_by_dimension.values()
+    published = pd.read_parquet(
+        qs_home.data_dir / "chain_snapshots" / day / f"{underlying}.parquet"
+    )
+    assert published.empty
+    landed = list((qs_home.data_dir / "landing" / "chain").rglob("*.parquet"))
+    assert sum(len(pd.read_parquet(p)) for p in landed) == len(frame)

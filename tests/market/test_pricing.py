@@ -133,10 +133,14 @@ def test_expired_and_zero_vol_rows_give_intrinsic_without_nans(greeks_fn) -> Non
     # Zero vol before expiry: the limits, not zeros. Both rows are in the money at F = S = 100.
     discount = np.exp(-r * 0.5)
     np.testing.assert_allclose(g.delta[4:], [discount, -discount], rtol=1e-15)
-    expected_theta = r * g.price[4:] if greeks_fn is black76_greeks else [
-        -r * 90.0 * discount + r * 100.0 * discount,
-        r * 110.0 * discount - r * 100.0 * discount,
-    ]
+    expected_theta = (
+        r * g.price[4:]
+        if greeks_fn is black76_greeks
+        else [
+            -r * 90.0 * discount + r * 100.0 * discount,
+            r * 110.0 * discount - r * 100.0 * discount,
+        ]
+    )
     np.testing.assert_allclose(g.theta[4:], expected_theta, rtol=1e-12)
 
 

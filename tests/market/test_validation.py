@@ -46,43 +46,42 @@ def config(request, gx_suite) -> ValidationConfig:
     return ENGINES[request.param]
 
 
-def one_snapshot(ts: pd.Timestamp, spot: float, underlying: str = "NIFTY") -> pd.DataFrame:
-    """~490 rows: 3 expiries x 81 strikes (100 apart) x CE/PE, priced on a skewed smile."""
+def one_snapshot(ts: pd.Timestamp, spot: float, put_vol_bump: float = 0.0) -> pd.DataFrame:
+    """486 rows: 3 expiries x CE/PE x 81 strikes (100 apart), priced on a skewed smile.
+
+    `put_vol_bump` prices the puts off a shifted smile: each side stays arbitrage-free on its
+    own, but C - P no longer matches one forward across strikes (a parity break, nothing else).
+    """
     strikes = np.round(spot / 100.0) * 100.0 + 100.0 * np.arange(-40, 41)
-    frames = []
-    for expiry in EXPIRIES:
-        T = calendar.year_fraction(ts, expiry)
-        forward = spot * np.exp((RATE - 0.012) * T)  # a carry the validator is never told
-        k = np.log(strikes / forward)
-        sigma = 0.14 - 0.05 * k + 0.25 * k * k
-        for side in ("CE", "PE"):
-            fair = black76_price(forward, strikes, T, sigma, side == "CE", RATE)
-            half = 0.05 + 0.001 * fair
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "expiry": pd.Timestamp(expiry),
-                        "strike": strikes,
-                        "option_type": side,
-                        "bid": np.maximum(fair - half, 0.0),
-                        "ask": fair + half,
-                        "last": fair,
-                        "iv": sigma,
-                    }
-                )
-            )
-    chain = pd.concat(frames, ignore_index=True)
-    n = len(chain)
-    return chain.assign(
-        snapshot_id=snapshot_id(underlying, ts),
-        underlying=underlying,
-        ts=ts,
-        received_at=ts + pd.Timedelta(seconds=2),
-        spot=spot,
-        volume=np.arange(n, dtype=np.int64) % 997,
-        oi=np.arange(n, dtype=np.int64) * 75,
-        oi_change=(np.arange(n, dtype=np.int64) % 11) - 5,
-        source="simulator",
+    grid = np.meshgrid(np.arange(len(EXPIRIES)), [True, False], strikes, indexing="ij")
+    e, call, K = (g.ravel() for g in grid)
+    expiry = np.array(EXPIRIES, dtype="datetime64[ns]")[e]
+    T = calendar.year_fraction(ts, expiry)
+    forward = spot * np.exp((RATE - 0.012) * T)  # a carry the validator is never told
+    k = np.log(K / forward)
+    sigma = 0.14 - 0.05 * k + 0.25 * k * k + np.where(call, 0.0, put_vol_bump)
+    fair = black76_price(forward, K, T, sigma, call, RATE)
+    half = 0.05 + 0.001 * fair
+    i = np.arange(len(K), dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "snapshot_id": snapshot_id("NIFTY", ts),
+            "underlying": "NIFTY",
+            "ts": ts,
+            "received_at": ts + pd.Timedelta(seconds=2),
+            "spot": spot,
+            "expiry": expiry,
+            "strike": K,
+            "option_type": np.where(call, "CE", "PE"),
+            "bid": np.maximum(fair - half, 0.0),
+            "ask": fair + half,
+            "last": fair,
+            "volume": i % 997,
+            "oi": i * 75,
+            "oi_change": i % 11 - 5,
+            "iv": sigma,
+            "source": "simulator",
+        }
     )
 
 
@@ -113,36 +112,21 @@ def shift_quotes(chain, mask, delta) -> None:
     chain.loc[mask, ["bid", "ask", "last"]] += delta
 
 
-def mids(chain, mask) -> np.ndarray:
-    return ((chain.loc[mask, "bid"] + chain.loc[mask, "ask"]) / 2).to_numpy()
-
-
 # --- corruptions: each breaks one rule in snapshot `sid` only ------------------------------------
 
 
-def _null_required(c, sid):
-    c.loc[(c["snapshot_id"] == sid).to_numpy().nonzero()[0][5], "spot"] = np.nan
+def _cell(column: str, value, nth: int) -> Callable:
+    """Corruption setting one cell of the snapshot's `nth` row."""
+
+    def apply(c, sid):
+        c.loc[(c["snapshot_id"] == sid).to_numpy().nonzero()[0][nth], column] = value
+
+    return apply
 
 
 def _crossed(c, sid):
     i = (c["snapshot_id"] == sid).to_numpy().nonzero()[0][40]
-    c.loc[i, ["bid", "ask"]] = c.loc[i, ["ask", "bid"]].to_numpy()
-
-
-def _negative(c, sid):
-    c.loc[(c["snapshot_id"] == sid).to_numpy().nonzero()[0][7], "last"] = -1.0
-
-
-def _iv(c, sid):
-    c.loc[(c["snapshot_id"] == sid).to_numpy().nonzero()[0][9], "iv"] = 5.0
-
-
-def _option_type(c, sid):
-    c.loc[(c["snapshot_id"] == sid).to_numpy().nonzero()[0][11], "option_type"] = "XX"
-
-
-def _strike(c, sid):
-    c.loc[(c["snapshot_id"] == sid).to_numpy().nonzero()[0][13], "strike"] = 0.0
+    c.loc[i, ["bid", "ask"]] = c.loc[i, ["ask", "bid"]].to_numpy()  # mid unchanged
 
 
 def _duplicate(c, sid):
@@ -168,19 +152,18 @@ def _expired(c, sid):
     )
 
 
-def _call_not_monotone(c, sid):
-    # The two highest call strikes rise linearly: convexity holds, monotonicity does not.
-    idx = contract(c, sid, EXPIRIES[1], "CE").to_numpy().nonzero()[0]
-    base = c.loc[idx[-3], ["bid", "ask", "last"]].to_numpy()
-    c.loc[idx[-2], ["bid", "ask", "last"]] = base + 0.10
-    c.loc[idx[-1], ["bid", "ask", "last"]] = base + 0.20
+def _tail(side: str) -> Callable:
+    """The two far-OTM quotes of one side climb away from the money by a tick pair: the curve
+    stays convex, but is no longer monotone."""
 
+    def apply(c, sid):
+        idx = contract(c, sid, EXPIRIES[1], side).to_numpy().nonzero()[0]
+        edge = idx[-3:] if side == "CE" else idx[:3][::-1]
+        base = c.loc[edge[0], ["bid", "ask", "last"]].to_numpy()
+        c.loc[edge[1], ["bid", "ask", "last"]] = base + 0.10
+        c.loc[edge[2], ["bid", "ask", "last"]] = base + 0.20
 
-def _put_not_monotone(c, sid):
-    idx = contract(c, sid, EXPIRIES[1], "PE").to_numpy().nonzero()[0]
-    base = c.loc[idx[2], ["bid", "ask", "last"]].to_numpy()
-    c.loc[idx[1], ["bid", "ask", "last"]] = base + 0.10
-    c.loc[idx[0], ["bid", "ask", "last"]] = base + 0.20
+    return apply
 
 
 def _bump(c, sid, side, position):
@@ -208,36 +191,25 @@ def _vertical(c, sid):
 
 
 def _parity(c, sid):
-    # Puts of one expiry quoted off a 5-point-higher vol: each curve is arbitrage-free on its
-    # own, but C - P no longer matches one forward across strikes.
-    m = contract(c, sid, EXPIRIES[2], "PE")
-    ts = c.loc[m, "ts"].iloc[0]
-    T = calendar.year_fraction(ts, EXPIRIES[2])
-    calls = contract(c, sid, EXPIRIES[2], "CE")
-    K = c.loc[m, "strike"].to_numpy()
-    forward = np.median(K + (mids(c, calls) - mids(c, m)) / np.exp(-RATE * T))
-    sigma = c.loc[m, "iv"].to_numpy() + 0.05
-    fair = black76_price(forward, K, T, sigma, False, RATE)
-    half = 0.05 + 0.001 * fair
-    c.loc[m, "bid"] = np.maximum(fair - half, 0.0)
-    c.loc[m, "ask"] = fair + half
-    c.loc[m, "last"] = fair
-    c.loc[m, "iv"] = sigma
+    m = (c["snapshot_id"] == sid).to_numpy()
+    ts, spot = c.loc[m, "ts"].iloc[0], c.loc[m, "spot"].iloc[0]
+    repriced = conform(one_snapshot(ts, spot, put_vol_bump=0.05), CHAIN_COLUMNS)
+    return pd.concat([c[~m], repriced], ignore_index=True)
 
 
 CORRUPTIONS: dict[str, Callable] = {
-    Reason.NULL_REQUIRED: _null_required,
+    Reason.NULL_REQUIRED: _cell("spot", np.nan, 5),
     Reason.CROSSED_QUOTE: _crossed,
-    Reason.NEGATIVE_PRICE: _negative,
-    Reason.IV_OUT_OF_BOUNDS: _iv,
-    Reason.BAD_OPTION_TYPE: _option_type,
-    Reason.NON_POSITIVE_STRIKE: _strike,
+    Reason.NEGATIVE_PRICE: _cell("last", -1.0, 7),
+    Reason.IV_OUT_OF_BOUNDS: _cell("iv", 5.0, 9),
+    Reason.BAD_OPTION_TYPE: _cell("option_type", "XX", 11),
+    Reason.NON_POSITIVE_STRIKE: _cell("strike", 0.0, 13),
     Reason.DUPLICATE_CONTRACT: _duplicate,
     Reason.OUTSIDE_SESSION: _outside_session,
     Reason.STALE_SNAPSHOT: _stale,
     Reason.EXPIRED_CONTRACT: _expired,
-    Reason.CALL_NOT_MONOTONE: _call_not_monotone,
-    Reason.PUT_NOT_MONOTONE: _put_not_monotone,
+    Reason.CALL_NOT_MONOTONE: _tail("CE"),
+    Reason.PUT_NOT_MONOTONE: _tail("PE"),
     Reason.CALL_NOT_CONVEX: _call_not_convex,
     Reason.PUT_NOT_CONVEX: _put_not_convex,
     Reason.VERTICAL_SPREAD_BOUND: _vertical,
@@ -267,14 +239,8 @@ def test_clean_chain_passes(clean, config):
     report = validate_snapshots(clean, config)
     assert report.violations == ()
     assert report.rejected.empty
-    assert list(report.rejected.columns) == [
-        "snapshot_id",
-        "underlying",
-        "ts",
-        "reasons",
-        "details",
-        "n_rows",
-    ]
+    expected = ["snapshot_id", "underlying", "ts", "reasons", "details", "n_rows"]
+    assert list(report.rejected.columns) == expected
     pd.testing.assert_frame_equal(report.passed, clean)
 
 
@@ -301,7 +267,8 @@ def test_each_reason_rejects_only_its_snapshot(clean, config, reason):
 
 def test_multiple_reasons_in_one_snapshot_are_all_reported(clean, config):
     target = ids(clean)[2]
-    reasons = [Reason.STALE_SNAPSHOT, Reason.IV_OUT_OF_BOUNDS, Reason.PUT_CALL_PARITY]
+    # parity first: it reprices the whole snapshot, which would undo earlier corruptions
+    reasons = [Reason.PUT_CALL_PARITY, Reason.STALE_SNAPSHOT, Reason.IV_OUT_OF_BOUNDS]
     bad = clean
     for reason in reasons:
         bad = corrupt(bad, target, reason)
@@ -335,7 +302,7 @@ def test_engines_agree_on_a_corpus(gx_suite):
         (Reason.CALL_NOT_CONVEX, ["expiry 2025-01-30 CE", "butterfly", "K=2"]),
         (Reason.PUT_NOT_MONOTONE, ["expiry 2025-01-30 PE", "price falls by 0.10", "K=1"]),
         (Reason.VERTICAL_SPREAD_BOUND, ["expiry 2025-01-30 CE", "D*dK+tol", "K=19500"]),
-        (Reason.PUT_CALL_PARITY, ["expiry 2025-02-27 K=", "bid-ask width", "F~"]),
+        (Reason.PUT_CALL_PARITY, ["expiry 2025-01-16 K=", "bid-ask width", "F~"]),
         (Reason.STALE_SNAPSHOT, ["received 300 s after", "max 60 s"]),
         (Reason.EXPIRED_CONTRACT, ["expiry 2025-01-07 before snapshot date 2025-01-08"]),
         (Reason.IV_OUT_OF_BOUNDS, ["iv outside [0.01, 3]", "iv=5"]),
@@ -405,12 +372,17 @@ def test_empty_frame_reports_empty_chain(clean, config):
     assert Reason.EMPTY_CHAIN in report.reasons_for(EMPTY_SNAPSHOT)
 
 
-def test_null_snapshot_id_rows_are_rejected_under_pseudo_id(clean, config):
+def test_null_snapshot_id_rejects_the_snapshot_it_belongs_to(clean, config):
+    target = ids(clean)[1]
     bad = clean.copy()
-    bad.loc[3, "snapshot_id"] = pd.NA
+    row = bad.index[bad["snapshot_id"] == target][3]
+    bad.loc[row, "snapshot_id"] = pd.NA  # still identifiable by (underlying, ts)
+    # Without a ts the row belongs to no snapshot anyone can name: rejected on its own.
+    bad.loc[bad.index[bad["snapshot_id"] == ids(clean)[2]][0], ["snapshot_id", "ts"]] = pd.NA
     report = validate_snapshots(bad, config)
+    assert report.reasons_for(target) == [Reason.NULL_REQUIRED]
     assert report.reasons_for(UNKNOWN_SNAPSHOT) == [Reason.NULL_REQUIRED]
-    assert ids(report.passed) == ids(clean)  # its own snapshot lost one row, still sane
+    assert ids(report.passed) == [s for s in ids(clean) if s != target]
 
 
 def test_staleness_can_be_disabled_for_historical_files(clean, config):
@@ -460,3 +432,27 @@ def test_expectation_suite_documents_the_tabular_rules(gx_suite):
         Reason.IV_OUT_OF_BOUNDS,
         Reason.DUPLICATE_CONTRACT,
     }
+
+
+def test_dates_the_calendar_cannot_judge_are_outside_session(clean, config):
+    # 2009 predates the calendar's session table: the calendar raises, validation must not.
+    target = ids(clean)[1]
+    old = clean.copy()
+    m = old["snapshot_id"] == target
+    back = pd.Timedelta(days=7 * 52 * 16)  # whole weeks, so weekdays stay weekdays
+    for col in ("ts", "received_at", "expiry"):
+        old.loc[m, col] = old.loc[m, col] - back
+    report = validate_snapshots(old, config)
+    assert report.reasons_for(target) == [Reason.OUTSIDE_SESSION]
+    (violation,) = report.violations
+    assert "2009-01-" in violation.detail
+    assert "no session timings" in violation.detail
+    assert len(ids(report.passed)) == len(ids(clean)) - 1
+
+
+def test_great_expectations_stays_quiet(clean, gx_suite, capfd):
+    bad = corrupt(clean, ids(clean)[0], Reason.CROSSED_QUOTE)
+    capfd.readouterr()
+    validate_snapshots(bad, ENGINES["gx"])
+    captured = capfd.readouterr()
+    assert "Calculating Metrics" not in captured.err + captured.out

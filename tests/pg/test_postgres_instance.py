@@ -27,7 +27,7 @@ def test_prod_profile_stores_dagster_runs_in_postgres(
         QS_DATABASE_URL=pg_url,
         QS_FEED_SOURCE="simulator",
     )
-    assert settings.dagster_pg_url == pg_url
+    assert settings.dagster_pg_url == pg_url.replace("postgresql://", "postgresql+psycopg2://")
 
     from quantsentinel.orchestration.definitions import build_definitions
 
@@ -48,7 +48,8 @@ def test_prod_profile_stores_dagster_runs_in_postgres(
         materialized = (
             conn.execute(
                 sa.text(
-                    "SELECT DISTINCT asset_key FROM event_logs WHERE run_id = :r AND asset_key IS NOT NULL"
+                    "SELECT DISTINCT asset_key FROM event_logs "
+                    "WHERE run_id = :r AND asset_key IS NOT NULL"
                 ),
                 {"r": run_id},
             )

@@ -9,7 +9,6 @@ A snapshot with any violation is quarantined whole, with every reason, and never
 stops `iv_surface` / `chain_analytics` in the same run instead of leaking.
 """
 
-
 import pandas as pd
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """Surface group: implied volatilities per contract, and the chain's positioning analytics."""
 
-
 import pandas as pd
 
 import dagster as dg

@@ -2,7 +2,6 @@
 1: the project owns the realized-vol series end to end, so a vendor's definition change cannot
 silently change what the models see)."""
 
-
 import pandas as pd
 
 import dagster as dg

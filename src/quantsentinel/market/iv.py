@@ -289,7 +289,11 @@ def implied_volatility(
     rows = np.flatnonzero(~bad)
     if rows.size:
         s, converged, iterations = _solve(y[rows], beta[rows], log_beta[rows], max_iterations)
-        iv[rows] = np.where(converged, s / np.sqrt(t[rows]), np.nan)
+        solved = s / np.sqrt(t[rows])
+        # A normalised price that underflowed (absurd F or K) "converges" to zero vol: that is
+        # not an answer, so it is reported like any other failure to converge.
+        converged &= np.isfinite(solved) & (solved > 0)
+        iv[rows] = np.where(converged, solved, np.nan)
         stuck = np.zeros(p.shape, dtype=bool)
         stuck[rows[~converged]] = True
         flag(stuck, IVReason.NO_CONVERGENCE)

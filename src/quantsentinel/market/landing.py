@@ -14,7 +14,6 @@ ever deleted here (quarantine decisions are made downstream and recorded separat
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -114,6 +113,6 @@ class LandingZone:
             record = json.loads(reason_file.read_text())
             record["sha256"] = reason_file.parent.name
             record["stored_at"] = str(reason_file.parent)
-            record["mtime"] = os.path.getmtime(reason_file)
+            record["mtime"] = reason_file.stat().st_mtime
             out.append(record)
         return sorted(out, key=lambda r: -float(r["mtime"]))

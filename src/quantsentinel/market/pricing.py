@@ -9,7 +9,8 @@ Everything broadcasts with NumPy, so a 4,000-row chain is one call. Units:
 - `vega` per 1.00 of vol (divide by 100 for "per vol point"), `theta` per year of calendar time
   (divide by 365 for "per day"), `rho` per 1.00 of rate.
 Inputs are not validated here (that is `market.validation`'s job); T <= 0 or sigma <= 0 give
-intrinsic value and the zero-vol limits of the Greeks (gamma and vega 0), so a chain at expiry prices without NaNs.
+intrinsic value and the zero-vol limits of the Greeks (gamma and vega 0), so a chain at expiry
+prices without NaNs.
 
 Hand-written because no maintained library offers vectorized Black-76 Greeks without a heavy
 dependency (QuantLib prices one instrument at a time; py_vollib is unmaintained) - those two

@@ -91,18 +91,22 @@ def conform(df: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
     missing = [c.name for c in columns if c.name not in df.columns]
     if missing:
         raise KeyError(f"missing columns: {', '.join(missing)}")
-    out = pd.DataFrame(index=df.index)
+    columns_out = {}
     for c in columns:
         s = df[c.name]
-        if c.dtype.startswith("datetime64[ns, UTC]"):
+        if str(s.dtype) == c.dtype:
+            pass  # already canonical: the common case, and the cheap one
+        elif c.dtype == "datetime64[ns, UTC]":
             s = pd.to_datetime(s, utc=True).astype("datetime64[ns, UTC]")
         elif c.dtype == "datetime64[ns]":
-            s = pd.to_datetime(s).dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
-            s = pd.to_datetime(s).dt.normalize().astype("datetime64[ns]")
+            s = pd.to_datetime(s)
+            if s.dt.tz is not None:
+                s = s.dt.tz_localize(None)
+            s = s.dt.normalize().astype("datetime64[ns]")
         else:
             s = s.astype(c.dtype)
-        out[c.name] = s
-    return out.reset_index(drop=True)
+        columns_out[c.name] = s.reset_index(drop=True)
+    return pd.DataFrame(columns_out)
 
 
 def snapshot_id(underlying: str, ts: pd.Timestamp) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-
 PER_UNDERLYING_MARKET = dg.AssetSelection.assets(
     "raw_chain_snapshots",
     "chain_snapshots",

@@ -1,7 +1,6 @@
 """Schedules: the whole market graph for each trading day, after the close (16:00 IST)."""
 
 import dagster as dg
-
 from quantsentinel.assets.partitions import multi_key
 from quantsentinel.market.calendar import is_trading_day
 from quantsentinel.market.contracts import UNDERLYINGS

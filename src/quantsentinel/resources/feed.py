@@ -7,6 +7,7 @@ arrive through the inbox sensor (the production shape until a live feed adapter 
 from __future__ import annotations
 
 from datetime import date
+
 import pandas as pd
 from pydantic import PrivateAttr
 

@@ -5,7 +5,6 @@ is ingested once however often it is delivered or however often the sensor ticks
 cannot be parsed are reported as materializations of `rejected_inputs` with their reason.
 """
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -9,11 +9,12 @@ With eta^2 (1 + |rho|) <= 4 it has no butterfly arbitrage, and with theta increa
 calendar arbitrage; rho < 0 gives the index put skew. Prices are Black-76 on F = S e^{(r-q)T}.
 
 Quotes. The half-spread is a regime- and underlying-dependent share of the option's time value,
-widened with standardised moneyness (wings), plus a sliver of intrinsic value, never under a tick. Bid is the model price less the
-half-spread, floored to the tick grid; ask is then placed so the mid sits within a quarter tick
-of the model price. So bid <= model <= ask, every butterfly and vertical is non-negative on
-executable prices, and mids are arbitrage-free up to a quarter tick each. Rows whose bid would
-fall below one tick have no bid (NaN), as far-wing options do.
+widened with standardised moneyness (wings), plus a sliver of intrinsic value, never under a
+tick. Bid is the model price less the half-spread, floored to the tick grid; ask is then placed
+so the mid sits within a quarter tick of the model price. So bid <= model <= ask, every
+butterfly and vertical is non-negative on executable prices, and mids are arbitrage-free up to a
+quarter tick each. Rows whose bid would fall below one tick have no bid (NaN), as far-wing
+options do.
 
 Open interest and volume are closed-form in (day, expiry, strike, side) with counter-based noise,
 so a snapshot is computable on its own: OI mass sits out of the money around the day's opening
@@ -174,9 +175,13 @@ def build_chain(
     is_call = np.broadcast_to(np.array([True, False]), shape4)
     iv = np.broadcast_to(iv3[..., None], shape4)
     price = black76_price(
-        fwd[..., None, None], cd.strikes[None, None, :, None], T[..., None, None], iv, is_call,
+        fwd[..., None, None],
+        cd.strikes[None, None, :, None],
+        T[..., None, None],
+        iv,
+        is_call,
         cd.rate,
-    )  # fmt: skip
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         x = k / (atm * np.sqrt(T))[..., None]
     x2 = np.minimum(np.nan_to_num(x * x, nan=36.0, posinf=36.0), 36.0)[..., None]

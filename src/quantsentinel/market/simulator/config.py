@@ -210,6 +210,8 @@ class SimulatorConfig:
     stock_surprise_rate: float = 0.01
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError("seed must be a non-negative integer")
         if self.snapshot_interval_minutes < 1 or 375 % self.snapshot_interval_minutes:
             raise ValueError("snapshot_interval_minutes must divide the 375-minute session")
         if min(self.expiries_per_chain, self.stock_expiries_per_chain) < 1:

@@ -26,7 +26,7 @@ Model (per trading day t, s = overnight variance share, vrp = 1 + variance risk 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 
 import numpy as np
@@ -228,8 +228,13 @@ def simulate_nifty(skeleton: MarketSkeleton) -> UnderlyingPath:
         )
         sd_on = y_close / vrp * math.sqrt(s / TRADING_DAYS_PER_YEAR)
         gap_diff = s * pull - 0.5 * sd_on**2 + sd_on * zp_on
-        y = _log_ou(y_close, par.iv_mean, cfg.iv_reversion * s, par.iv_vol * math.sqrt(s),
-                    lev * zp_on + lev_c * zv_on)  # fmt: skip
+        y = _log_ou(
+            y_close,
+            par.iv_mean,
+            cfg.iv_reversion * s,
+            par.iv_vol * math.sqrt(s),
+            lev * zp_on + lev_c * zv_on,
+        )
         y = max(y, cfg.iv_floor)
         day_events = events.get(i, [])
         gap_jump, shocks = 0.0, []
@@ -241,8 +246,13 @@ def simulate_nifty(skeleton: MarketSkeleton) -> UnderlyingPath:
         y_open = y
         sd_id = y_open / vrp * math.sqrt((1.0 - s) / TRADING_DAYS_PER_YEAR)
         session_diff = (1.0 - s) * pull - 0.5 * sd_id**2 + sd_id * zp_id
-        y_diff = _log_ou(y_open, par.iv_mean, cfg.iv_reversion * (1 - s),
-                         par.iv_vol * math.sqrt(1 - s), lev * zp_id + lev_c * zv_id)  # fmt: skip
+        y_diff = _log_ou(
+            y_open,
+            par.iv_mean,
+            cfg.iv_reversion * (1 - s),
+            par.iv_vol * math.sqrt(1 - s),
+            lev * zp_id + lev_c * zv_id,
+        )
         y_diff = max(y_diff, cfg.iv_floor)
         session_jump, cum = 0.0, 0.0
         for e in (e for e in day_events if skeleton.placement[e.event_id][1] is not None):
@@ -296,8 +306,9 @@ def simulate_follower(
         session_diff = (
             beta * nifty.session_diff[i] + (1 - s) * pull - 0.5 * sd_id**2 + sd_id * zi_id
         )
-        eta_diff = _log_ou(eta_open, prof.idio_iv, ETA_REVERSION * (1 - s),
-                           ETA_VOL * math.sqrt(1 - s), ze_id)  # fmt: skip
+        eta_diff = _log_ou(
+            eta_open, prof.idio_iv, ETA_REVERSION * (1 - s), ETA_VOL * math.sqrt(1 - s), ze_id
+        )
         eta_diff = max(eta_diff, ETA_FLOOR)
         session_jump, cum = 0.0, 0.0
         for e in (e for e in day_events if skeleton.placement[e.event_id][1] is not None):
@@ -338,11 +349,22 @@ def _log_ou(x: float, mean: float, speed: float, vol: float, z: float) -> float:
 
 
 def _empty_path(underlying: str, n: int) -> UnderlyingPath:
-    arrays = [np.zeros(n) for _ in range(11)]
-    return UnderlyingPath(underlying, *arrays)
+    # Every field between the name and the shocks dict is a per-day array.
+    n_arrays = len(fields(UnderlyingPath)) - 2
+    return UnderlyingPath(underlying, *(np.zeros(n) for _ in range(n_arrays)))
 
 
-def _store(out, i, log_prev, log_open, gap_diff, gap_jump, session_diff, session_jump, sd_id):
+def _store(
+    out: UnderlyingPath,
+    i: int,
+    log_prev: float,
+    log_open: float,
+    gap_diff: float,
+    gap_jump: float,
+    session_diff: float,
+    session_jump: float,
+    sd_id: float,
+) -> None:
     out.prev_close[i] = math.exp(log_prev)
     out.open[i] = math.exp(log_open)
     out.close[i] = math.exp(log_open + session_diff + session_jump)

@@ -79,10 +79,14 @@ class MarketSimulator:
     def regimes(self, start: date, end: date) -> pd.Series:
         """Regime name per trading day in [start, end], indexed by date: labels for ML."""
         sk = self._ensure(end)
-        days = [d for d in calendar.trading_days(max(start, self.config.anchor), end)]
+        days = calendar.trading_days(max(start, self.config.anchor), end)
         codes = [sk.regime_codes[sk.index(d)] for d in days]
-        return pd.Series([REGIMES[c].value for c in codes], index=pd.Index(days, name="day"),
-                         name="regime", dtype="string")  # fmt: skip
+        return pd.Series(
+            [REGIMES[c].value for c in codes],
+            index=pd.Index(days, name="day"),
+            name="regime",
+            dtype="string",
+        )
 
     def day_state(self, day: date, underlying: str = "NIFTY") -> DayState:
         """Open/close, implied vol and the gap/session decomposition of one trading day."""
@@ -209,9 +213,16 @@ class MarketSimulator:
         prev_session = self._session(prev_day, underlying)
         prof = profile(underlying)
         prev = chains.open_interest_profile(
-            self.config.seed, underlying, prev_day, expiries, strikes, step,
-            float(self._path(underlying).open[i - 1]), float(prev_session.iv[0]), prof.oi_scale,
-        )  # fmt: skip
+            self.config.seed,
+            underlying,
+            prev_day,
+            expiries,
+            strikes,
+            step,
+            float(self._path(underlying).open[i - 1]),
+            float(prev_session.iv[0]),
+            prof.oi_scale,
+        )
         for j, e in enumerate(expiries):
             try:
                 listed = contracts.listing_date(underlying, e)

@@ -136,9 +136,17 @@ def follower_session(
     eta = np.maximum(eta + _steps(n + 1, k, shocks, "iv_jump"), ETA_FLOOR)
     iv = beta * nifty.iv + eta
     return IntradayPath(
-        nifty.day, path.underlying, nifty.open_ns, nifty.n_minutes, k, log_price, iv, diffusion,
-        nifty.weights, nifty.multiplier,
-    )  # fmt: skip
+        nifty.day,
+        path.underlying,
+        nifty.open_ns,
+        nifty.n_minutes,
+        k,
+        log_price,
+        iv,
+        diffusion,
+        nifty.weights,
+        nifty.multiplier,
+    )
 
 
 def ohlc(points: np.ndarray, n_minutes: int, substeps: int) -> tuple[np.ndarray, ...]:

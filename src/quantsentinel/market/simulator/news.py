@@ -182,8 +182,15 @@ def _poisson_count(u: float, rate: float) -> int:
 
 
 def _surprises(
-    seed: int, day: date, scope: str, rate: float, median: float, down_share: float, draws
+    seed: int,
+    day: date,
+    scope: str,
+    rate: float,
+    median: float,
+    down_share: float,
+    draws: np.ndarray,
 ) -> list[NewsEvent]:
+    """A Poisson number of surprises on `day` from that day's row of uniform `draws`."""
     count = _poisson_count(float(draws[0]), rate)
     out = []
     for slot in range(count):

@@ -189,7 +189,7 @@ def curve_violations(quotes: Quotes, tol: float) -> list[Violation]:
     dK, dP = K - K[prev], P - P[prev]
 
     def label(i: int) -> str:
-        return f"expiry {format_value(pd.Timestamp(expiry[i]))} {CALL if call[i] else 'PE'}"
+        return f"expiry {format_value(pd.Timestamp(expiry[i]))} {CALL if call[i] else PUT}"
 
     def pair(i: int, what: str) -> str:
         j = prev[i]

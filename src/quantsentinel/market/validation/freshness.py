@@ -14,20 +14,20 @@ from quantsentinel.market.validation.rules import format_value, snapshot_ids
 from quantsentinel.market.validation.types import Reason, ValidationConfig, Violation
 
 
-def _open_mask(stamps: pd.DatetimeIndex) -> np.ndarray:
-    """Calendar session mask; instants the calendar cannot judge count as outside a session."""
+def _open_mask(stamps: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """(in session, judged) per instant; what the calendar cannot judge counts as outside."""
     try:
-        return np.asarray(calendar.in_session_mask(stamps), dtype=bool)
+        return np.asarray(calendar.in_session_mask(stamps), dtype=bool), np.ones(len(stamps), bool)
     except ValueError:
         # The calendar refuses dates its session table does not cover: judge one by one so a
         # single odd timestamp cannot hide the verdict on the others.
-        out = np.zeros(len(stamps), dtype=bool)
+        open_, judged = np.zeros(len(stamps), bool), np.ones(len(stamps), bool)
         for i, t in enumerate(stamps):
             try:
-                out[i] = bool(calendar.in_session(t))
+                open_[i] = bool(calendar.in_session(t))
             except ValueError:
-                out[i] = False
-        return out
+                judged[i] = False
+        return open_, judged
 
 
 def session_violations(chain: pd.DataFrame) -> list[Violation]:
@@ -38,16 +38,26 @@ def session_violations(chain: pd.DataFrame) -> list[Violation]:
         return []
     # A snapshot has one ts repeated on hundreds of rows: ask the calendar once per instant.
     codes, uniques = pd.factorize(ts[present])
-    open_unique = _open_mask(pd.DatetimeIndex(uniques))
+    open_unique, judged_unique = _open_mask(pd.DatetimeIndex(uniques))
     outside = np.zeros(len(chain), dtype=bool)
     outside[present] = ~open_unique[codes]
+    unjudged = np.zeros(len(chain), dtype=bool)
+    unjudged[present] = ~judged_unique[codes]
     if not outside.any():
         return []
-    frame = pd.DataFrame({"sid": snapshot_ids(chain).to_numpy()[outside], "ts": ts[outside]})
+    frame = pd.DataFrame(
+        {
+            "sid": snapshot_ids(chain).to_numpy()[outside],
+            "ts": ts[outside],
+            "unjudged": unjudged[outside],
+        }
+    )
     out = []
     for sid, g in frame.groupby("sid", sort=True):
         stamps = ", ".join(format_value(t) for t in g["ts"].drop_duplicates().head(3))
         detail = f"{len(g)} row(s) stamped outside the trading session: ts {stamps} (IST)"
+        if g["unjudged"].any():
+            detail += "; the exchange calendar has no session timings for that date"
         out.append(Violation(str(sid), Reason.OUTSIDE_SESSION, detail, len(g)))
     return out
 

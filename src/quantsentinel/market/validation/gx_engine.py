@@ -30,7 +30,9 @@ from quantsentinel.market.validation.rules import RowFlag, RowRule, row_rules
 if TYPE_CHECKING:
     import great_expectations as gx
 
-_lock = threading.Lock()
+# Re-entrant: the public entry points hold it while calling the helpers that also take it.
+# GX contexts are not documented as thread-safe, and Dagster may run assets on threads.
+_lock = threading.RLock()
 _context: Any = None
 _batch_definition: Any = None
 _suites: dict[tuple[float, float], Any] = {}
@@ -135,10 +137,15 @@ def gx_row_flags(chain: pd.DataFrame, iv_bounds: tuple[float, float]) -> list[Ro
     """Evaluate the row rules with Great Expectations; `chain` must have a valid schema.
 
     Two passes keep the common case cheap: one validation of the whole suite over the whole
-    frame in BASIC format (success and counts only), then, for the few expectations that
-    failed, a COMPLETE re-run of just those to get every failing row index. COMPLETE costs
-    roughly twice BASIC even on a clean frame, and clean partitions are the norm.
+    frame in BASIC format (success and counts only), then, only if something failed, one
+    COMPLETE validation of just the failed expectations to get every failing row index.
+    COMPLETE costs about twice BASIC even on a clean frame, and clean partitions are the norm.
     """
+    with _lock:
+        return _gx_row_flags(chain, iv_bounds)
+
+
+def _gx_row_flags(chain: pd.DataFrame, iv_bounds: tuple[float, float]) -> list[RowFlag]:
     suite = _registered_suite(iv_bounds)
     _, batch_definition = _ensure_context()
     # Positional indices are what the flags carry, so hand GX a RangeIndex. Only the columns
@@ -151,22 +158,25 @@ def gx_row_flags(chain: pd.DataFrame, iv_bounds: tuple[float, float]) -> list[Ro
     summary = batch.validate(suite, result_format={"result_format": "BASIC"})
 
     by_key = {rule.key: rule for rule in row_rules(iv_bounds)}
-    expectations = {e.meta["rule"]: e for e in suite.expectations}
+    failed = [r.expectation_config.meta.get("rule", "") for r in summary.results if not r.success]
+    unexplained = [f"unknown expectation {key!r}" for key in failed if key not in by_key]
     flags: list[RowFlag] = []
-    unexplained: list[str] = []
-    for res in summary.results:
-        if res.success:
-            continue
-        key = res.expectation_config.meta.get("rule", "")
-        if key not in by_key:
-            unexplained.append(f"unknown expectation {res.expectation_config.type}")
-            continue
-        full = batch.validate(expectations[key], result_format={"result_format": "COMPLETE"})
-        rows = _unexpected_rows(full)
-        if rows is None:
-            unexplained.append(f"{key}: {(full.exception_info or {}).get('exception_message')}")
-        else:
-            flags.append(RowFlag(by_key[key], rows))
+    if failed and not unexplained:
+        import great_expectations as gx
+
+        # One COMPLETE pass over just the failed rules (fresh, unregistered copies).
+        retry = gx.ExpectationSuite(name="chain_snapshots_failed_rules")
+        for key in failed:
+            retry.add_expectation(_expectation(by_key[key]))
+        complete = batch.validate(retry, result_format={"result_format": "COMPLETE"})
+        for res in complete.results:
+            key = res.expectation_config.meta["rule"]
+            rows = _unexpected_rows(res)
+            if rows is None:
+                message = (res.exception_info or {}).get("exception_message")
+                unexplained.append(f"{key}: {message}")
+            else:
+                flags.append(RowFlag(by_key[key], rows))
     if unexplained:
         # A failed rule we cannot attribute to rows must never turn into a silent pass.
         raise RuntimeError(f"Great Expectations failed without row indices: {unexplained}")

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantsentinel.market.schema import CHAIN_COLUMNS, MARKET_TZ, OPTION_SIDES, Column
+from quantsentinel.market.schema import (
+    CHAIN_COLUMNS,
+    MARKET_TZ,
+    OPTION_SIDES,
+    Column,
+    snapshot_id,
+)
 from quantsentinel.market.validation.types import UNKNOWN_SNAPSHOT, Reason, Violation
 
 CONTRACT_KEY = ("snapshot_id", "expiry", "strike", "option_type")
@@ -207,11 +213,30 @@ def pandas_row_flags(chain: pd.DataFrame, rules: Sequence[RowRule]) -> list[RowF
 
 
 def snapshot_ids(chain: pd.DataFrame) -> pd.Series:
-    """Per-row snapshot id as plain str, with `<unknown>` where it cannot be read."""
+    """Per-row snapshot id as plain str.
+
+    A row with a null id is attributed to the id the schema defines from its underlying and ts,
+    so its own snapshot is rejected with it instead of passing with a contract missing; where
+    even that cannot be read (or the column is absent) the id is `<unknown>`.
+    """
     if "snapshot_id" not in chain.columns:
         return pd.Series(UNKNOWN_SNAPSHOT, index=chain.index, dtype=object)
     sids = chain["snapshot_id"].astype(object)
-    return sids.where(sids.notna(), UNKNOWN_SNAPSHOT).astype(str)
+    missing = sids.isna().to_numpy()
+    if missing.any():
+        sids = sids.copy()
+        sids[missing] = [_derived_id(chain, i) for i in np.flatnonzero(missing)]
+    return sids.astype(str)
+
+
+def _derived_id(chain: pd.DataFrame, position: int) -> str:
+    try:
+        underlying, ts = chain["underlying"].iloc[position], chain["ts"].iloc[position]
+        if pd.isna(underlying) or pd.isna(ts):
+            return UNKNOWN_SNAPSHOT
+        return snapshot_id(str(underlying), pd.Timestamp(ts))
+    except (KeyError, TypeError, ValueError):
+        return UNKNOWN_SNAPSHOT
 
 
 def format_value(value: Any) -> str:
@@ -234,7 +259,8 @@ def describe_row(row: pd.Series, extra: Sequence[str] = ()) -> str:
         for name, col in (("expiry", "expiry"), ("strike", "strike"), ("", "option_type"))
         if col in row.index
     )
-    shown = [c for c in extra if c in row.index and c not in ("expiry", "strike", "option_type")]
+    named = ("snapshot_id", "expiry", "strike", "option_type")  # already said by ident/grouping
+    shown = [c for c in extra if c in row.index and c not in named]
     if shown:
         ident += " (" + ", ".join(f"{c}={format_value(row[c])}" for c in shown) + ")"
     return ident

@@ -120,7 +120,7 @@ def _rejected_frame(chain: pd.DataFrame, violations: list[Violation]) -> pd.Data
     by_sid: dict[str, list[Violation]] = {}
     for v in violations:
         by_sid.setdefault(v.snapshot_id, []).append(v)
-    order = list(by_sid)
+    order = sorted(by_sid)  # snapshot ids are '<UNDERLYING>-<UTC second>': sorts by time
     if not order:
         return _rejected_table([], [], [], [], [])
     sids = snapshot_ids(chain)
