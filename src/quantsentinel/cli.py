@@ -36,12 +36,42 @@ def _last_trading_days(end: date, count: int) -> list[date]:
     return sorted(days)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    settings = _settings()
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _run_partition(task: tuple[str, str, str | None]) -> tuple[str, str | None, bool, str]:
+    """Run one partition in this (worker) process against the shared instance; picklable."""
     import dagster as dg
     from quantsentinel.assets.partitions import multi_key
+    from quantsentinel.orchestration.definitions import defs
+
+    job_name, day, underlying = task
+    job = defs.resolve_job_def(job_name)
+    key = multi_key(date.fromisoformat(day), underlying) if underlying else day
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, partition_key=key, run_config=QUIET_RUN, raise_on_error=False
+        )
+    return day, underlying, result.success, _run_line(result)
+
+
+def _warm_imports() -> None:
+    """Import the heavy modules once in the parent: forked workers inherit them instead of each
+    paying seconds for great_expectations, matplotlib and the definitions."""
+    import matplotlib.pyplot  # noqa: F401
+
+    from quantsentinel.market.validation import ValidationConfig, build_expectation_suite
+    from quantsentinel.orchestration.definitions import defs  # noqa: F401
+
+    build_expectation_suite(ValidationConfig())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = _settings()
+    import multiprocessing
+
+    from quantsentinel.db import migrate
     from quantsentinel.market.contracts import UNDERLYINGS
-    from quantsentinel.orchestration.definitions import build_definitions
 
     underlyings = args.underlying or list(UNDERLYINGS)
     unknown = sorted(set(underlyings) - set(UNDERLYINGS))
@@ -50,34 +80,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     end = date.fromisoformat(args.end) if args.end else date.today() - timedelta(days=1)
     days = _last_trading_days(end, args.days)
-    defs = build_definitions()
-    instance = dg.DagsterInstance.get()
-    market_job = defs.resolve_job_def("market_job")
-    daily_job = defs.resolve_job_def("market_daily_job")
-
+    tasks = [("market_daily_job", d.isoformat(), None) for d in days]
+    tasks += [("market_job", d.isoformat(), u) for d in days for u in underlyings]
+    workers = max(1, min(args.workers or os.cpu_count() or 1, len(tasks)))
     print(
         f"Quantsentinel demo: {len(days)} trading day(s) {days[0]}..{days[-1]}, "
-        f"{len(underlyings)} underlying(s), QS_HOME={settings.home}"
+        f"{len(underlyings)} underlying(s), {len(tasks)} runs on {workers} worker(s), "
+        f"QS_HOME={settings.home}"
     )
+    import dagster as dg
+
+    # Create both schemas once, before workers race to (Dagster's SQLite storage stamps its own
+    # Alembic version on first use; two processes doing it at once leave two heads).
+    migrate(settings.database_url)
+    with dg.DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
+    _warm_imports()
     started = time.perf_counter()
-    failures = 0
-    summary: list[tuple[str, str, str]] = []
-    for day in days:
-        result = daily_job.execute_in_process(
-            instance=instance, partition_key=day.isoformat(), raise_on_error=False
-        )
-        failures += not result.success
-        for underlying in underlyings:
-            result = market_job.execute_in_process(
-                instance=instance, partition_key=multi_key(day, underlying), raise_on_error=False
-            )
-            failures += not result.success
-            summary.append((day.isoformat(), underlying, _run_line(result)))
+    if workers == 1:
+        outcomes = [_run_partition(t) for t in tasks]
+    else:
+        # fork: workers inherit the imported modules and the environment; each opens its own
+        # connection to the instance (SQLite serialises concurrent writers with its own locks).
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            outcomes = pool.map(_run_partition, tasks, chunksize=1)
     elapsed = time.perf_counter() - started
 
-    for day_str, underlying, line in summary:
-        print(f"  {day_str} {underlying:<11} {line}")
-    print(f"\n{len(summary) + len(days)} runs in {elapsed:.1f} s, {failures} failed.")
+    failures = sum(not ok for _, _, ok, _ in outcomes)
+    for day, underlying, _, line in outcomes:
+        if underlying:
+            print(f"  {day} {underlying:<11} {line}")
+    print(f"\n{len(outcomes)} runs in {elapsed:.1f} s, {failures} failed.")
     print("Where to look:")
     print(f"  data (Parquet):        {settings.data_dir}")
     print(f"  raw inputs (landing):  {settings.data_dir / 'landing'}")
@@ -192,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=3, help="trading days (default 3)")
     demo.add_argument("--end", help="last day, YYYY-MM-DD (default: yesterday)")
     demo.add_argument("--underlying", action="append", help="repeatable; default: all")
+    demo.add_argument("--workers", type=int, help="parallel processes (default: CPU count)")
     demo.set_defaults(func=cmd_demo)
     ui = sub.add_parser("ui", help="open the Dagster UI on this QS_HOME")
     ui.add_argument("--host", default="127.0.0.1")

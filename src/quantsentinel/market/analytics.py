@@ -31,6 +31,7 @@ linearly interpolated between grid points; NaN when GEX keeps one sign over the 
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -123,7 +124,9 @@ def _legs_with_vol(chain: pd.DataFrame, surface: pd.DataFrame, rate: float) -> p
     IV, then the source-reported IV: the OTM IV keeps call and put gamma at one strike on one
     smile)."""
     legs = chain.copy()
-    legs["option_type"] = legs["option_type"].astype(str).str.upper()
+    # Upper-case the few distinct spellings rather than every row (str(v) as astype(str) does).
+    side_codes, sides = pd.factorize(legs["option_type"], use_na_sentinel=False)
+    legs["option_type"] = np.array([str(v).upper() for v in sides], dtype=object)[side_codes]
     keys = ["snapshot_id", "expiry", "strike"]
     cols = [*keys, "T", "forward", "iv", "iv_call", "iv_put"]
     surf = surface[cols].drop_duplicates(keys).rename(columns={"iv": "iv_otm"})
@@ -142,19 +145,6 @@ def _legs_with_vol(chain: pd.DataFrame, surface: pd.DataFrame, rate: float) -> p
     return legs
 
 
-def _top_strikes(side: pd.DataFrame, column: str, n: int) -> list[float]:
-    """Strikes with the largest positive `column`, largest first."""
-    positive = side[side[column] > 0].sort_values([column, "strike"], ascending=[False, True])
-    return [float(k) for k in positive["strike"].head(n)]
-
-
-def _wall(side: pd.DataFrame) -> float:
-    """Strike with the largest OI (lowest strike on ties); NaN without any OI."""
-    if side.empty or not (side["oi"] > 0).any():
-        return float("nan")
-    return float(side.sort_values(["oi", "strike"], ascending=[False, True])["strike"].iloc[0])
-
-
 def _lot(underlying: str, trade_date: date, expiry: pd.Timestamp) -> float:
     """Lot size, or NaN where the contract table has no answer (an expired row, a symbol not in
     the table): those legs then drop out of GEX and show up in `gex_coverage` instead of
@@ -165,85 +155,115 @@ def _lot(underlying: str, trade_date: date, expiry: pd.Timestamp) -> float:
         return float("nan")
 
 
-def _ratio(num: float, den: float) -> float:
-    return float(num) / float(den) if den > 0 else float("nan")
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den elementwise, NaN where den is not positive (no OI or volume on that side)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def _snapshot_row(snap: pd.DataFrame, rate: float) -> dict[str, object]:
-    first = snap.iloc[0]
-    spot = float(first["spot"])
-    trade_date: date = pd.Timestamp(first["ts"]).tz_convert(MARKET_TZ).date()
-    is_call = (snap["option_type"] == CALL).to_numpy()
-    calls, puts = snap[is_call], snap[~is_call]
+def _group_starts(*keys: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows that open a new run of equal keys (rows already sorted)."""
+    new = np.zeros(len(keys[0]), bool)
+    new[:1] = True
+    for key in keys:
+        new[1:] |= key[1:] != key[:-1]
+    return new
 
-    expiries = pd.DatetimeIndex(snap["expiry"].unique())
-    lots = {e: _lot(first["underlying"], trade_date, e) for e in expiries}
-    units = snap["oi"].to_numpy(float) * snap["expiry"].map(lots).to_numpy(float)
-    sigma, T = snap["sigma"].to_numpy(float), snap["T"].to_numpy(float)
+
+def _near_table(legs: pd.DataFrame, codes: np.ndarray, near: np.ndarray) -> pd.DataFrame:
+    """Nearest-expiry OI and OI change per (snapshot code, side, strike), sorted by those keys.
+
+    One groupby for all snapshots; only CE and PE rows enter (the per-side strike tables), and
+    rows without a strike drop out as a groupby on strike would drop them.
+    """
+    side = legs["option_type"].to_numpy(object)
+    strike = legs["strike"].to_numpy(float)
+    keep = near & ((side == CALL) | (side == PUT)) & ~np.isnan(strike)
+    frame = pd.DataFrame(
+        {
+            "code": codes[keep],
+            "call": side[keep] == CALL,
+            "strike": strike[keep],
+            "oi": legs["oi"].to_numpy()[keep],
+            "oi_change": legs["oi_change"].to_numpy()[keep],
+        }
+    )
+    return frame.groupby(["code", "call", "strike"], sort=True, as_index=False).sum()
+
+
+def _ranked(table: pd.DataFrame, column: str, limit: int) -> tuple[np.ndarray, ...]:
+    """(code, call, strike) of the rows with positive `column`, largest first within each
+    (snapshot, side) and the lowest strike on ties, keeping the first `limit` of each group."""
+    value = table[column].to_numpy(float)
+    pos = value > 0
+    code, call = table["code"].to_numpy()[pos], table["call"].to_numpy()[pos]
+    strike, value = table["strike"].to_numpy(float)[pos], value[pos]
+    order = np.lexsort((strike, -value, call, code))
+    code, call, strike = code[order], call[order], strike[order]
+    new = _group_starts(code, call)
+    rank = np.arange(len(code)) - np.flatnonzero(new)[np.cumsum(new) - 1]
+    keep = rank < limit
+    return code[keep], call[keep], strike[keep]
+
+
+def _max_pain_all(table: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`max_pain` of every snapshot's nearest expiry; NaN where a snapshot has no strikes.
+
+    The loop is over snapshots but touches only numpy slices of the one grouped table.
+    """
+    code = table["code"].to_numpy()
+    call = table["call"].to_numpy()
+    strike = table["strike"].to_numpy(float)
+    oi = table["oi"].to_numpy(float)
+    bounds = np.searchsorted(code, np.arange(n + 1))
+    pain, payout = np.full(n, np.nan), np.full(n, np.nan)
+    for s in range(n):
+        rows = slice(bounds[s], bounds[s + 1])
+        if bounds[s] == bounds[s + 1]:
+            continue
+        k, c = strike[rows], call[rows]
+        strikes = np.unique(k)  # the union of call and put strikes, as in the per-side tables
+        calls, puts = np.zeros(strikes.size), np.zeros(strikes.size)
+        calls[np.searchsorted(strikes, k[c])] = oi[rows][c]
+        puts[np.searchsorted(strikes, k[~c])] = oi[rows][~c]
+        pain[s], payout[s] = max_pain(strikes, calls, puts)
+    return pain, payout
+
+
+def _gex_all(
+    codes: np.ndarray,
+    n: int,
+    spot: np.ndarray,
+    legs: pd.DataFrame,
+    is_call: np.ndarray,
+    units: np.ndarray,
+    rate: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(gex_call, gex_put, flip level, usable mask) per snapshot.
+
+    Usable legs are gathered once, ordered by snapshot (stable, so each snapshot keeps its row
+    order), and each snapshot's grid evaluation then runs on contiguous numpy slices.
+    """
+    sigma, T = legs["sigma"].to_numpy(float), legs["T"].to_numpy(float)
     with np.errstate(invalid="ignore"):
         usable = np.isfinite(sigma) & (sigma > 0) & (T > 0) & (units > 0)
-    sign = np.where(is_call, 1.0, -1.0)[usable]
-    args = (
-        spot,
-        snap["forward"].to_numpy(float)[usable],
-        snap["strike"].to_numpy(float)[usable],
-        T[usable],
-        sigma[usable],
-    )
-    weight = sign * units[usable]
-    gex_call = float(gex_at(spot, *args, np.where(sign > 0, weight, 0.0), rate)[0])
-    gex_put = float(gex_at(spot, *args, np.where(sign < 0, weight, 0.0), rate)[0])
-    grid = spot * np.linspace(1.0 - FLIP_RANGE, 1.0 + FLIP_RANGE, FLIP_POINTS)
-    profile = gex_at(grid, *args, weight, rate)
-    total_oi = float(snap["oi"].sum())
-
-    live = snap[snap["T"] > 0]
-    nearest = live["expiry"].min() if not live.empty else pd.NaT
-    near = snap[snap["expiry"] == nearest]
-    near_calls = (
-        near[near["option_type"] == CALL]
-        .groupby("strike", as_index=False)[["oi", "oi_change"]]
-        .sum()
-    )
-    near_puts = (
-        near[near["option_type"] == PUT]
-        .groupby("strike", as_index=False)[["oi", "oi_change"]]
-        .sum()
-    )
-    strikes = np.union1d(near_calls["strike"], near_puts["strike"])
-    pain, payout = max_pain(
-        strikes,
-        near_calls.set_index("strike")["oi"].reindex(strikes).to_numpy(),
-        near_puts.set_index("strike")["oi"].reindex(strikes).to_numpy(),
-    )
-    call_oi_change, put_oi_change = float(calls["oi_change"].sum()), float(puts["oi_change"].sum())
-    return {
-        "snapshot_id": first["snapshot_id"],
-        "underlying": first["underlying"],
-        "ts": first["ts"],
-        "spot": spot,
-        "nearest_expiry": nearest,
-        "total_call_oi": float(calls["oi"].sum()),
-        "total_put_oi": float(puts["oi"].sum()),
-        "pcr_oi": _ratio(puts["oi"].sum(), calls["oi"].sum()),
-        "total_call_volume": float(calls["volume"].sum()),
-        "total_put_volume": float(puts["volume"].sum()),
-        "pcr_volume": _ratio(puts["volume"].sum(), calls["volume"].sum()),
-        "call_oi_change": call_oi_change,
-        "put_oi_change": put_oi_change,
-        "net_oi_change": put_oi_change - call_oi_change,
-        "top_call_buildup": _top_strikes(near_calls, "oi_change", TOP_BUILDUP),
-        "top_put_buildup": _top_strikes(near_puts, "oi_change", TOP_BUILDUP),
-        "call_wall": _wall(near_calls),
-        "put_wall": _wall(near_puts),
-        "max_pain": pain,
-        "max_pain_payout": payout * lots.get(nearest, np.nan) if pd.notna(nearest) else np.nan,
-        "gex": gex_call + gex_put,
-        "gex_call": gex_call,
-        "gex_put": gex_put,
-        "gex_coverage": _ratio(snap["oi"].to_numpy(float)[usable].sum(), total_oi),
-        "gex_flip_level": _flip_level(grid, profile, spot),
-    }
+    idx = np.flatnonzero(usable)
+    idx = idx[np.argsort(codes[idx], kind="stable")]
+    bounds = np.searchsorted(codes[idx], np.arange(n + 1))
+    forward, strike = legs["forward"].to_numpy(float)[idx], legs["strike"].to_numpy(float)[idx]
+    T, sigma = T[idx], sigma[idx]
+    weight = np.where(is_call[idx], 1.0, -1.0) * units[idx]
+    weight_call, weight_put = np.where(weight > 0, weight, 0.0), np.where(weight < 0, weight, 0.0)
+    steps = np.linspace(1.0 - FLIP_RANGE, 1.0 + FLIP_RANGE, FLIP_POINTS)
+    gex_call, gex_put, flip = np.empty(n), np.empty(n), np.empty(n)
+    for s in range(n):
+        rows = slice(bounds[s], bounds[s + 1])
+        args = (spot[s], forward[rows], strike[rows], T[rows], sigma[rows])
+        gex_call[s] = gex_at(spot[s], *args, weight_call[rows], rate)[0]
+        gex_put[s] = gex_at(spot[s], *args, weight_put[rows], rate)[0]
+        grid = spot[s] * steps
+        flip[s] = _flip_level(grid, gex_at(grid, *args, weight[rows], rate), spot[s])
+    return gex_call, gex_put, flip, usable
 
 
 def chain_analytics(
@@ -266,15 +286,102 @@ def chain_analytics(
     nearest expiry), max_pain (strike), max_pain_payout (rupees), gex, gex_call, gex_put (rupees
     per 1% move), gex_coverage (share of OI with a usable IV and T > 0), gex_flip_level (index
     points, NaN when no sign change within +-5%).
+
+    Every statistic is computed for all snapshots at once (sums by integer snapshot code, one
+    groupby for the nearest-expiry strike tables); only the GEX grid and max pain loop over
+    snapshots, on numpy slices. A snapshot's row depends on its own legs alone.
     """
     if chain.empty:
         return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
     if surface is None:
         surface = iv_surface(chain, rate=rate)
     legs = _legs_with_vol(chain, surface, rate)
-    rows = [_snapshot_row(snap, rate) for _, snap in legs.groupby("snapshot_id", sort=False)]
+    # factorize numbers snapshots in order of first appearance; a missing id is dropped, as
+    # groupby would drop it.
+    codes, _ = pd.factorize(legs["snapshot_id"])
+    if (codes < 0).any():
+        legs, codes = legs[codes >= 0].reset_index(drop=True), codes[codes >= 0]
+    n = int(codes.max()) + 1
+    first = np.unique(codes, return_index=True)[1]  # each snapshot's first row gives its header
+    ts = legs["ts"].array[first]
+    spot = legs["spot"].to_numpy(float)[first]
+    underlying = legs["underlying"].to_numpy(object)[first]
+    trade_date = pd.DatetimeIndex(ts).tz_convert(MARKET_TZ).date
+
+    # Lots depend on (underlying, trade date, expiry) only: a day of snapshots shares a handful.
+    lot_of = cache(_lot)
+    exp_codes, exp_values = pd.factorize(legs["expiry"], use_na_sentinel=False)
+    pairs, inverse = np.unique(codes * len(exp_values) + exp_codes, return_inverse=True)
+    pair_lots = np.array(
+        [lot_of(underlying[p // len(exp_values)], trade_date[p // len(exp_values)],
+                exp_values[p % len(exp_values)]) for p in pairs]
+    )  # fmt: skip
+    units = legs["oi"].to_numpy(float) * pair_lots[inverse.ravel()]
+
+    is_call = (legs["option_type"] == CALL).to_numpy()
+    # NaN counts and volumes are skipped, as pandas sums skip them.
+    oi = np.nan_to_num(legs["oi"].to_numpy(float))
+
+    def total(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(codes[mask], np.nan_to_num(values[mask]), minlength=n)
+
+    call_oi, put_oi = total(oi, is_call), total(oi, ~is_call)
+    volume, change = legs["volume"].to_numpy(float), legs["oi_change"].to_numpy(float)
+    call_volume, put_volume = total(volume, is_call), total(volume, ~is_call)
+    call_change, put_change = total(change, is_call), total(change, ~is_call)
+
+    # Nearest live expiry per snapshot, as int64 nanoseconds (NaT is the int64 minimum).
+    expiry_ns = legs["expiry"].to_numpy("datetime64[ns]").view(np.int64)
+    live = (legs["T"].to_numpy(float) > 0) & (expiry_ns != np.iinfo(np.int64).min)
+    nearest_ns = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(nearest_ns, codes[live], expiry_ns[live])
+    has_near = nearest_ns != np.iinfo(np.int64).max
+    nearest = np.where(has_near, nearest_ns, np.iinfo(np.int64).min).view("datetime64[ns]")
+    table = _near_table(legs, codes, has_near[codes] & (expiry_ns == nearest_ns[codes]))
+
+    walls = np.full((2, n), np.nan)  # row 1 calls, row 0 puts
+    code, call, strike = _ranked(table, "oi", 1)
+    walls[call.astype(int), code] = strike
+    buildup: list[list[list[float]]] = [[[] for _ in range(n)] for _ in range(2)]
+    for c, side, k in zip(*_ranked(table, "oi_change", TOP_BUILDUP), strict=True):
+        buildup[int(side)][c].append(float(k))
+    pain, payout = _max_pain_all(table, n)
+    near_lot = np.array(
+        [lot_of(underlying[s], trade_date[s], pd.Timestamp(nearest[s])) if has_near[s]
+         else np.nan for s in range(n)]
+    )  # fmt: skip
+
+    gex_call, gex_put, flip, usable = _gex_all(codes, n, spot, legs, is_call, units, rate)
+    usable_oi = total(oi, usable)
+    columns = {
+        "snapshot_id": legs["snapshot_id"].to_numpy(object)[first],
+        "underlying": underlying,
+        "ts": ts,
+        "spot": spot,
+        "nearest_expiry": nearest,
+        "total_call_oi": call_oi,
+        "total_put_oi": put_oi,
+        "pcr_oi": _ratio(put_oi, call_oi),
+        "total_call_volume": call_volume,
+        "total_put_volume": put_volume,
+        "pcr_volume": _ratio(put_volume, call_volume),
+        "call_oi_change": call_change,
+        "put_oi_change": put_change,
+        "net_oi_change": put_change - call_change,
+        "top_call_buildup": buildup[1],
+        "top_put_buildup": buildup[0],
+        "call_wall": walls[1],
+        "put_wall": walls[0],
+        "max_pain": pain,
+        "max_pain_payout": payout * near_lot,
+        "gex": gex_call + gex_put,
+        "gex_call": gex_call,
+        "gex_put": gex_put,
+        "gex_coverage": _ratio(usable_oi, call_oi + put_oi),
+        "gex_flip_level": flip,
+    }
     return (
-        pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
+        pd.DataFrame(columns, columns=list(OUTPUT_COLUMNS))
         .sort_values(["ts", "snapshot_id"])
         .reset_index(drop=True)
     )

@@ -7,12 +7,21 @@ arrive through the inbox sensor (the production shape until a live feed adapter 
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 import pandas as pd
-from pydantic import PrivateAttr
 
 import dagster as dg
 from quantsentinel.market.schema import BAR_COLUMNS, CHAIN_COLUMNS, NEWS_COLUMNS, empty_frame
+
+
+@lru_cache(maxsize=4)
+def _simulator_for(seed: int):
+    """One simulator per seed per process: its daily path is built once, not once per run.
+    Imported lazily so a sensor process that never simulates does not pay for it."""
+    from quantsentinel.market.simulator import MarketSimulator, SimulatorConfig
+
+    return MarketSimulator(SimulatorConfig(seed=seed))
 
 
 class MarketFeedResource(dg.ConfigurableResource):
@@ -20,16 +29,9 @@ class MarketFeedResource(dg.ConfigurableResource):
     source: str = "simulator"
     seed: int = 7
 
-    _simulator: object = PrivateAttr(default=None)
-
     @property
     def _sim(self):
-        if self._simulator is None:
-            # Imported lazily: a sensor process that never simulates should not pay for it.
-            from quantsentinel.market.simulator import MarketSimulator, SimulatorConfig
-
-            self._simulator = MarketSimulator(SimulatorConfig(seed=self.seed))
-        return self._simulator
+        return _simulator_for(self.seed)
 
     @property
     def simulated(self) -> bool:
