@@ -148,3 +148,28 @@ def test_content_problems_are_quarantined_with_their_named_reason(
     assert published.empty
     landed = list((qs_home.data_dir / "landing" / "chain").rglob("*.parquet"))
     assert sum(len(pd.read_parquet(p)) for p in landed) == len(frame)
+
+
+def test_an_oversized_file_is_rejected_without_being_read(
+    defs: dg.Definitions, qs_home: Settings
+) -> None:
+    import tracemalloc
+
+    big = qs_home.inbox_dir / "huge_chain.csv"
+    with big.open("wb") as handle:
+        handle.truncate(600 * 2**20)  # sparse: 600 MiB that costs no disk
+    settled = time.time() - 10
+    os.utime(big, (settled, settled))
+
+    tracemalloc.start()
+    with dg.instance_for_test(temp_dir=str(qs_home.dagster_home)) as instance:
+        result = _tick(defs, instance)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    assert not result.run_requests
+    (event,) = result.asset_events
+    assert event.metadata["reason"].value == "file_too_large"
+    assert peak < 32 * 2**20  # never read into memory
+    (kept,) = (qs_home.data_dir / "landing" / "rejected").rglob("huge_chain.csv")
+    assert kept.stat().st_size == 600 * 2**20  # moved intact, not truncated or copied

@@ -193,6 +193,45 @@ def test_one_row_per_snapshot() -> None:
     assert chain_analytics(chain.iloc[:0]).empty
 
 
+def test_many_snapshots_give_the_rows_each_gives_alone() -> None:
+    # chain_analytics groups all snapshots at once; three books with different spots, walls,
+    # build-ups and nearest expiries, their rows interleaved, must not leak into each other.
+    later, last = TS + pd.Timedelta(minutes=5), TS + pd.Timedelta(minutes=10)
+    other = {
+        (NEAR, 21_900.0, "CE"): (50, 5, 9),
+        (NEAR, 22_000.0, "CE"): (5, 1, 1),
+        (NEAR, 21_900.0, "PE"): (60, 3, -4),  # no put build-up: adjacent call groups in
+        (NEAR, 22_100.0, "PE"): (2, 2, 0),  # the sorted table must still split by snapshot
+        (FAR, 22_100.0, "CE"): (80, 10, 3),
+    }
+    far_only = {k: v for k, v in POSITIONS.items() if k[0] == FAR}
+    snapshots = [
+        chain_of(POSITIONS),
+        chain_of(other, ts=later, spot=22_050.0),
+        chain_of(far_only, ts=last, spot=21_980.0),
+    ]
+    alone = pd.concat([chain_analytics(s, rate=RATE) for s in snapshots], ignore_index=True)
+    # Rows interleaved one per snapshot in turn, forwards and backwards (snapshot order of first
+    # appearance changes, and with it the order of the groups inside the implementation).
+    mixed = pd.concat(snapshots, ignore_index=True)
+    mixed = mixed.iloc[np.argsort(mixed.groupby("snapshot_id").cumcount(), kind="stable")]
+    for rows in (mixed, mixed.iloc[::-1]):
+        together = chain_analytics(rows, rate=RATE)
+        pd.testing.assert_frame_equal(together, alone, check_exact=False, rtol=1e-9)
+    assert list(together["nearest_expiry"]) == [NEAR, NEAR, FAR]
+    assert list(together["call_wall"]) == [22_000.0, 21_900.0, 22_000.0]
+    assert list(together["top_call_buildup"]) == [
+        [22_000.0, 22_100.0, 21_900.0],
+        [21_900.0, 22_000.0],
+        [],
+    ]
+    assert together["top_put_buildup"].tolist() == [
+        [22_000.0, 22_100.0],
+        [],
+        [22_000.0],
+    ]
+
+
 def test_oi_flow_between_two_snapshots() -> None:
     later = TS + pd.Timedelta(minutes=5)
     prev = chain_of(POSITIONS)

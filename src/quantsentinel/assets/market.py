@@ -14,6 +14,7 @@ import pandas as pd
 import dagster as dg
 from quantsentinel.assets.metadata import table_md
 from quantsentinel.assets.partitions import (
+    PARQUET,
     partition_parts,
     trading_day_by_underlying,
     trading_days,
@@ -54,8 +55,7 @@ def _validation_config(config: ChainValidationConfig):
 @dg.asset(
     group_name=GROUP,
     partitions_def=trading_day_by_underlying,
-    io_manager_key="parquet_io_manager",
-    kinds={"pandas", "parquet"},
+    **PARQUET,
     description="Every option-chain row received for the partition, before validation: the "
     "feed's snapshots plus any inbox files that landed for this day and underlying.",
 )
@@ -89,13 +89,11 @@ def raw_chain_snapshots(
     ins={"raw": dg.AssetIn("raw_chain_snapshots")},
     outs={
         "chain_snapshots": dg.AssetOut(
-            io_manager_key="parquet_io_manager",
-            kinds={"pandas", "parquet"},
+            **PARQUET,
             description="Validated option-chain snapshots: only snapshots with no violation.",
         ),
         "quarantined_snapshots": dg.AssetOut(
-            io_manager_key="parquet_io_manager",
-            kinds={"pandas", "parquet"},
+            **PARQUET,
             description="Rejected snapshots with every reason; raw rows stay in the landing zone.",
         ),
     },
@@ -186,8 +184,7 @@ def validated_chain_snapshots(
 @dg.asset(
     group_name=GROUP,
     partitions_def=trading_day_by_underlying,
-    io_manager_key="parquet_io_manager",
-    kinds={"pandas", "parquet"},
+    **PARQUET,
     description="1-minute OHLCV bars of the underlying for the trading day.",
 )
 def underlying_bars(context: dg.AssetExecutionContext, feed: MarketFeedResource) -> pd.DataFrame:
@@ -206,8 +203,7 @@ def underlying_bars(context: dg.AssetExecutionContext, feed: MarketFeedResource)
 @dg.asset(
     group_name=GROUP,
     partitions_def=trading_days,
-    io_manager_key="parquet_io_manager",
-    kinds={"pandas", "parquet"},
+    **PARQUET,
     description="India-VIX-like volatility index, 1-minute bars (percent).",
 )
 def india_vix(context: dg.AssetExecutionContext, feed: MarketFeedResource) -> pd.DataFrame:
@@ -223,8 +219,7 @@ def india_vix(context: dg.AssetExecutionContext, feed: MarketFeedResource) -> pd
 @dg.asset(
     group_name=GROUP,
     partitions_def=trading_days,
-    io_manager_key="parquet_io_manager",
-    kinds={"pandas", "parquet"},
+    **PARQUET,
     description="Scheduled and surprise news events of the day. Partitioned by day only: an RBI "
     "or Budget event moves every underlying, so `scope` says which it concerns.",
 )

@@ -16,6 +16,9 @@ from quantsentinel.market.schema import MARKET_TZ
 
 PARTITIONS_START = date(2024, 1, 1)
 
+# Every market-data asset is a DataFrame stored by the Parquet IO manager.
+PARQUET = {"io_manager_key": "parquet_io_manager", "kinds": {"pandas", "parquet"}}
+
 
 def _holiday_exclusions() -> list[datetime]:
     first_year, last_year = calendar.holiday_coverage()

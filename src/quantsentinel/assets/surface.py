@@ -4,7 +4,7 @@ import pandas as pd
 
 import dagster as dg
 from quantsentinel.assets.metadata import smile_plot_md, table_md
-from quantsentinel.assets.partitions import partition_parts, trading_day_by_underlying
+from quantsentinel.assets.partitions import PARQUET, partition_parts, trading_day_by_underlying
 
 GROUP = "surface"
 
@@ -16,8 +16,7 @@ class SurfaceConfig(dg.Config):
 @dg.asset(
     group_name=GROUP,
     partitions_def=trading_day_by_underlying,
-    io_manager_key="parquet_io_manager",
-    kinds={"pandas", "parquet"},
+    **PARQUET,
     description="Implied vol per snapshot, expiry and strike (OTM side), forward from put-call "
     "parity, log-moneyness, delta and total variance.",
 )
@@ -45,8 +44,7 @@ def iv_surface(
 @dg.asset(
     group_name=GROUP,
     partitions_def=trading_day_by_underlying,
-    io_manager_key="parquet_io_manager",
-    kinds={"pandas", "parquet"},
+    **PARQUET,
     description="Per snapshot: GEX and its flip level, OI change flow, PCR, max pain, OI walls.",
 )
 def chain_analytics(

@@ -6,7 +6,7 @@ import pandas as pd
 
 import dagster as dg
 from quantsentinel.assets.metadata import table_md
-from quantsentinel.assets.partitions import trading_day_by_underlying
+from quantsentinel.assets.partitions import PARQUET, trading_day_by_underlying
 
 GROUP = "volatility"
 
@@ -18,8 +18,7 @@ class RealizedVolConfig(dg.Config):
 @dg.asset(
     group_name=GROUP,
     partitions_def=trading_day_by_underlying,
-    io_manager_key="parquet_io_manager",
-    kinds={"pandas", "parquet"},
+    **PARQUET,
     description="Realized variance, bipower variation, jump variation and share, jump test.",
 )
 def realized_vol(

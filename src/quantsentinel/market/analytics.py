@@ -157,113 +157,83 @@ def _lot(underlying: str, trade_date: date, expiry: pd.Timestamp) -> float:
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den elementwise, NaN where den is not positive (no OI or volume on that side)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
 
 
-def _group_starts(*keys: np.ndarray) -> np.ndarray:
-    """Boolean mask of the rows that open a new run of equal keys (rows already sorted)."""
-    new = np.zeros(len(keys[0]), bool)
-    new[:1] = True
-    for key in keys:
-        new[1:] |= key[1:] != key[:-1]
-    return new
+def _floats(column: pd.Series) -> np.ndarray:
+    return column.to_numpy(float, na_value=np.nan)
 
 
 def _near_table(legs: pd.DataFrame, codes: np.ndarray, near: np.ndarray) -> pd.DataFrame:
-    """Nearest-expiry OI and OI change per (snapshot code, side, strike), sorted by those keys.
-
-    One groupby for all snapshots; only CE and PE rows enter (the per-side strike tables), and
-    rows without a strike drop out as a groupby on strike would drop them.
-    """
-    side = legs["option_type"].to_numpy(object)
-    strike = legs["strike"].to_numpy(float)
+    """Nearest-expiry OI and OI change per (snapshot code, call, strike), sorted by those keys:
+    one groupby for all snapshots. Only CE and PE rows enter, and rows without a strike drop out,
+    as they did from the per-side groupby on strike."""
+    side, strike = legs["option_type"].to_numpy(object), _floats(legs["strike"])
     keep = near & ((side == CALL) | (side == PUT)) & ~np.isnan(strike)
     frame = pd.DataFrame(
-        {
-            "code": codes[keep],
-            "call": side[keep] == CALL,
-            "strike": strike[keep],
-            "oi": legs["oi"].to_numpy()[keep],
-            "oi_change": legs["oi_change"].to_numpy()[keep],
-        }
+        {"code": codes[keep], "call": side[keep] == CALL, "strike": strike[keep]}
+        | {c: _floats(legs[c])[keep] for c in ("oi", "oi_change")}
     )
-    return frame.groupby(["code", "call", "strike"], sort=True, as_index=False).sum()
+    return frame.groupby(["code", "call", "strike"], as_index=False).sum()
 
 
 def _ranked(table: pd.DataFrame, column: str, limit: int) -> tuple[np.ndarray, ...]:
     """(code, call, strike) of the rows with positive `column`, largest first within each
     (snapshot, side) and the lowest strike on ties, keeping the first `limit` of each group."""
-    value = table[column].to_numpy(float)
-    pos = value > 0
-    code, call = table["code"].to_numpy()[pos], table["call"].to_numpy()[pos]
-    strike, value = table["strike"].to_numpy(float)[pos], value[pos]
+    pos = table[column].to_numpy(float) > 0
+    code, call, strike, value = (
+        table[c].to_numpy()[pos] for c in ("code", "call", "strike", column)
+    )
     order = np.lexsort((strike, -value, call, code))
     code, call, strike = code[order], call[order], strike[order]
-    new = _group_starts(code, call)
-    rank = np.arange(len(code)) - np.flatnonzero(new)[np.cumsum(new) - 1]
-    keep = rank < limit
-    return code[keep], call[keep], strike[keep]
+    start = np.ones(len(code), bool)
+    start[1:] = (code[1:] != code[:-1]) | (call[1:] != call[:-1])
+    rank = np.arange(len(code)) - np.flatnonzero(start)[np.cumsum(start) - 1]
+    return code[rank < limit], call[rank < limit], strike[rank < limit]
 
 
-def _max_pain_all(table: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """`max_pain` of every snapshot's nearest expiry; NaN where a snapshot has no strikes.
-
-    The loop is over snapshots but touches only numpy slices of the one grouped table.
-    """
-    code = table["code"].to_numpy()
-    call = table["call"].to_numpy()
-    strike = table["strike"].to_numpy(float)
-    oi = table["oi"].to_numpy(float)
+def _max_pain_all(table: pd.DataFrame, n: int) -> np.ndarray:
+    """(max pain, payout) rows of each snapshot's nearest expiry, NaN without strikes. The loop
+    over snapshots touches only numpy slices of the one grouped table."""
+    code, call = table["code"].to_numpy(), table["call"].to_numpy()
+    strike, oi = table["strike"].to_numpy(float), table["oi"].to_numpy(float)
     bounds = np.searchsorted(code, np.arange(n + 1))
-    pain, payout = np.full(n, np.nan), np.full(n, np.nan)
-    for s in range(n):
-        rows = slice(bounds[s], bounds[s + 1])
-        if bounds[s] == bounds[s + 1]:
-            continue
-        k, c = strike[rows], call[rows]
-        strikes = np.unique(k)  # the union of call and put strikes, as in the per-side tables
-        calls, puts = np.zeros(strikes.size), np.zeros(strikes.size)
-        calls[np.searchsorted(strikes, k[c])] = oi[rows][c]
-        puts[np.searchsorted(strikes, k[~c])] = oi[rows][~c]
-        pain[s], payout[s] = max_pain(strikes, calls, puts)
-    return pain, payout
+    out = np.full((2, n), np.nan)
+    for s in np.flatnonzero(np.diff(bounds)):
+        k, c, q = (a[bounds[s] : bounds[s + 1]] for a in (strike, call, oi))
+        strikes = np.unique(k)  # union of the call and put strikes; a missing side counts 0
+        book = np.zeros((2, strikes.size))
+        book[c.astype(int), np.searchsorted(strikes, k)] = q
+        out[:, s] = max_pain(strikes, book[1], book[0])
+    return out
 
 
 def _gex_all(
-    codes: np.ndarray,
-    n: int,
-    spot: np.ndarray,
-    legs: pd.DataFrame,
-    is_call: np.ndarray,
-    units: np.ndarray,
-    rate: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(gex_call, gex_put, flip level, usable mask) per snapshot.
-
-    Usable legs are gathered once, ordered by snapshot (stable, so each snapshot keeps its row
-    order), and each snapshot's grid evaluation then runs on contiguous numpy slices.
-    """
-    sigma, T = legs["sigma"].to_numpy(float), legs["T"].to_numpy(float)
+    legs: pd.DataFrame, codes: np.ndarray, spot: np.ndarray, units: np.ndarray, rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(gex_call, gex_put, flip level) rows per snapshot, and the usable-leg mask. Usable legs
+    are stably ordered by snapshot once, so each snapshot keeps its row order (its sums add in
+    the same order) and every `gex_at` call works on contiguous slices, not a pandas group."""
+    sigma, T = _floats(legs["sigma"]), _floats(legs["T"])
     with np.errstate(invalid="ignore"):
         usable = np.isfinite(sigma) & (sigma > 0) & (T > 0) & (units > 0)
     idx = np.flatnonzero(usable)
     idx = idx[np.argsort(codes[idx], kind="stable")]
-    bounds = np.searchsorted(codes[idx], np.arange(n + 1))
-    forward, strike = legs["forward"].to_numpy(float)[idx], legs["strike"].to_numpy(float)[idx]
-    T, sigma = T[idx], sigma[idx]
-    weight = np.where(is_call[idx], 1.0, -1.0) * units[idx]
-    weight_call, weight_put = np.where(weight > 0, weight, 0.0), np.where(weight < 0, weight, 0.0)
+    bounds = np.searchsorted(codes[idx], np.arange(spot.size + 1))
+    fwd, strike = _floats(legs["forward"])[idx], _floats(legs["strike"])[idx]
+    T, sigma, call = T[idx], sigma[idx], (legs["option_type"] == CALL).to_numpy()[idx]
+    weight = np.where(call, 1.0, -1.0) * units[idx]
     steps = np.linspace(1.0 - FLIP_RANGE, 1.0 + FLIP_RANGE, FLIP_POINTS)
-    gex_call, gex_put, flip = np.empty(n), np.empty(n), np.empty(n)
-    for s in range(n):
+    out = np.empty((3, spot.size))
+    for s in range(spot.size):
         rows = slice(bounds[s], bounds[s + 1])
-        args = (spot[s], forward[rows], strike[rows], T[rows], sigma[rows])
-        gex_call[s] = gex_at(spot[s], *args, weight_call[rows], rate)[0]
-        gex_put[s] = gex_at(spot[s], *args, weight_put[rows], rate)[0]
+        args = (spot[s], fwd[rows], strike[rows], T[rows], sigma[rows])
+        w, c = weight[rows], call[rows]
+        out[0, s] = gex_at(spot[s], *args, np.where(c, w, 0.0), rate)[0]
+        out[1, s] = gex_at(spot[s], *args, np.where(c, 0.0, w), rate)[0]
         grid = spot[s] * steps
-        flip[s] = _flip_level(grid, gex_at(grid, *args, weight[rows], rate), spot[s])
-    return gex_call, gex_put, flip, usable
+        out[2, s] = _flip_level(grid, gex_at(grid, *args, w, rate), spot[s])
+    return out, usable
 
 
 def chain_analytics(
@@ -287,24 +257,23 @@ def chain_analytics(
     per 1% move), gex_coverage (share of OI with a usable IV and T > 0), gex_flip_level (index
     points, NaN when no sign change within +-5%).
 
-    Every statistic is computed for all snapshots at once (sums by integer snapshot code, one
-    groupby for the nearest-expiry strike tables); only the GEX grid and max pain loop over
-    snapshots, on numpy slices. A snapshot's row depends on its own legs alone.
+    All snapshots are computed together (sums by snapshot code, one groupby for the strike
+    tables); only max pain and GEX loop over snapshots, on numpy slices of pre-grouped arrays.
     """
     if chain.empty:
         return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
     if surface is None:
         surface = iv_surface(chain, rate=rate)
     legs = _legs_with_vol(chain, surface, rate)
-    # factorize numbers snapshots in order of first appearance; a missing id is dropped, as
-    # groupby would drop it.
+    # Codes number snapshots by first appearance; a missing id drops out, as in a groupby.
     codes, _ = pd.factorize(legs["snapshot_id"])
     if (codes < 0).any():
-        legs, codes = legs[codes >= 0].reset_index(drop=True), codes[codes >= 0]
+        legs, codes = legs[codes >= 0], codes[codes >= 0]
+    if codes.size == 0:
+        return pd.DataFrame(columns=list(OUTPUT_COLUMNS))  # no row had a snapshot id
     n = int(codes.max()) + 1
-    first = np.unique(codes, return_index=True)[1]  # each snapshot's first row gives its header
-    ts = legs["ts"].array[first]
-    spot = legs["spot"].to_numpy(float)[first]
+    first = np.unique(codes, return_index=True)[1]  # a snapshot's first row gives its header
+    ts, spot = legs["ts"].array[first], _floats(legs["spot"])[first]
     underlying = legs["underlying"].to_numpy(object)[first]
     trade_date = pd.DatetimeIndex(ts).tz_convert(MARKET_TZ).date
 
@@ -312,47 +281,43 @@ def chain_analytics(
     lot_of = cache(_lot)
     exp_codes, exp_values = pd.factorize(legs["expiry"], use_na_sentinel=False)
     pairs, inverse = np.unique(codes * len(exp_values) + exp_codes, return_inverse=True)
-    pair_lots = np.array(
-        [lot_of(underlying[p // len(exp_values)], trade_date[p // len(exp_values)],
-                exp_values[p % len(exp_values)]) for p in pairs]
-    )  # fmt: skip
-    units = legs["oi"].to_numpy(float) * pair_lots[inverse.ravel()]
-
-    is_call = (legs["option_type"] == CALL).to_numpy()
-    # NaN counts and volumes are skipped, as pandas sums skip them.
-    oi = np.nan_to_num(legs["oi"].to_numpy(float))
+    snap, exp = np.divmod(pairs, len(exp_values))
+    keys = zip(underlying[snap], trade_date[snap], exp_values[exp], strict=True)
+    row_lot = np.array([lot_of(*key) for key in keys], float)[inverse.ravel()]
+    oi = _floats(legs["oi"])
+    units = oi * row_lot
 
     def total(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return np.bincount(codes[mask], np.nan_to_num(values[mask]), minlength=n)
+        # NaN skipped as pandas sums skip it; float even for an empty mask (bincount gives ints)
+        return np.bincount(codes[mask], np.nan_to_num(values[mask]), minlength=n).astype(float)
 
+    is_call = (legs["option_type"] == CALL).to_numpy()
+    volume, change = _floats(legs["volume"]), _floats(legs["oi_change"])
     call_oi, put_oi = total(oi, is_call), total(oi, ~is_call)
-    volume, change = legs["volume"].to_numpy(float), legs["oi_change"].to_numpy(float)
-    call_volume, put_volume = total(volume, is_call), total(volume, ~is_call)
     call_change, put_change = total(change, is_call), total(change, ~is_call)
 
-    # Nearest live expiry per snapshot, as int64 nanoseconds (NaT is the int64 minimum).
+    # Nearest live expiry per snapshot on int64 nanoseconds (NaT is the int64 minimum).
     expiry_ns = legs["expiry"].to_numpy("datetime64[ns]").view(np.int64)
-    live = (legs["T"].to_numpy(float) > 0) & (expiry_ns != np.iinfo(np.int64).min)
-    nearest_ns = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(nearest_ns, codes[live], expiry_ns[live])
-    has_near = nearest_ns != np.iinfo(np.int64).max
-    nearest = np.where(has_near, nearest_ns, np.iinfo(np.int64).min).view("datetime64[ns]")
-    table = _near_table(legs, codes, has_near[codes] & (expiry_ns == nearest_ns[codes]))
+    nat, none = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    live = (_floats(legs["T"]) > 0) & (expiry_ns != nat)
+    nearest = np.full(n, none)
+    np.minimum.at(nearest, codes[live], expiry_ns[live])
+    has_near = nearest != none
+    near = has_near[codes] & (expiry_ns == nearest[codes])
+    table = _near_table(legs, codes, near)
+    near_lot = np.full(n, np.nan)  # NaN payout without a live expiry
+    near_lot[codes[near]] = row_lot[near]  # one lot per (snapshot, expiry)
+    nearest = np.where(has_near, nearest, nat).view("datetime64[ns]")
 
-    walls = np.full((2, n), np.nan)  # row 1 calls, row 0 puts
+    walls = np.full((2, n), np.nan)  # row 1 calls, row 0 puts, as in `call` below
     code, call, strike = _ranked(table, "oi", 1)
     walls[call.astype(int), code] = strike
     buildup: list[list[list[float]]] = [[[] for _ in range(n)] for _ in range(2)]
-    for c, side, k in zip(*_ranked(table, "oi_change", TOP_BUILDUP), strict=True):
-        buildup[int(side)][c].append(float(k))
-    pain, payout = _max_pain_all(table, n)
-    near_lot = np.array(
-        [lot_of(underlying[s], trade_date[s], pd.Timestamp(nearest[s])) if has_near[s]
-         else np.nan for s in range(n)]
-    )  # fmt: skip
-
-    gex_call, gex_put, flip, usable = _gex_all(codes, n, spot, legs, is_call, units, rate)
-    usable_oi = total(oi, usable)
+    for s, c, k in zip(*_ranked(table, "oi_change", TOP_BUILDUP), strict=True):
+        buildup[int(c)][s].append(float(k))
+    pain = _max_pain_all(table, n)
+    gex, usable = _gex_all(legs, codes, spot, units, rate)
+    total_call_volume, total_put_volume = total(volume, is_call), total(volume, ~is_call)
     columns = {
         "snapshot_id": legs["snapshot_id"].to_numpy(object)[first],
         "underlying": underlying,
@@ -362,9 +327,9 @@ def chain_analytics(
         "total_call_oi": call_oi,
         "total_put_oi": put_oi,
         "pcr_oi": _ratio(put_oi, call_oi),
-        "total_call_volume": call_volume,
-        "total_put_volume": put_volume,
-        "pcr_volume": _ratio(put_volume, call_volume),
+        "total_call_volume": total_call_volume,
+        "total_put_volume": total_put_volume,
+        "pcr_volume": _ratio(total_put_volume, total_call_volume),
         "call_oi_change": call_change,
         "put_oi_change": put_change,
         "net_oi_change": put_change - call_change,
@@ -372,13 +337,13 @@ def chain_analytics(
         "top_put_buildup": buildup[0],
         "call_wall": walls[1],
         "put_wall": walls[0],
-        "max_pain": pain,
-        "max_pain_payout": payout * near_lot,
-        "gex": gex_call + gex_put,
-        "gex_call": gex_call,
-        "gex_put": gex_put,
-        "gex_coverage": _ratio(usable_oi, call_oi + put_oi),
-        "gex_flip_level": flip,
+        "max_pain": pain[0],
+        "max_pain_payout": pain[1] * near_lot,
+        "gex": gex[0] + gex[1],
+        "gex_call": gex[0],
+        "gex_put": gex[1],
+        "gex_coverage": _ratio(total(oi, usable), call_oi + put_oi),
+        "gex_flip_level": gex[2],
     }
     return (
         pd.DataFrame(columns, columns=list(OUTPUT_COLUMNS))
