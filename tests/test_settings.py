@@ -43,3 +43,14 @@ def test_prod_profile_selects_postgres_instance(tmp_path: Path) -> None:
 def test_bad_settings_name_the_variable(tmp_path: Path, env: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({"QS_HOME": str(tmp_path), **env})
+
+
+def test_a_postgres_database_url_alone_selects_the_production_footprint(tmp_path: Path) -> None:
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    settings = load_settings({"QS_HOME": str(tmp_path), "QS_DATABASE_URL": url})
+    assert settings.profile == "prod"
+    assert settings.dagster_pg_url.startswith("postgresql+psycopg2://")
+    explicit = load_settings(
+        {"QS_HOME": str(tmp_path), "QS_DATABASE_URL": url, "QS_PROFILE": "embedded"}
+    )
+    assert explicit.profile == "embedded"  # an explicit profile wins

@@ -5,7 +5,7 @@ Embedded default (`QS_PROFILE` unset or `embedded`): everything under `QS_HOME`
 the MLflow store in `mlflow/`, the project's own tables in `quantsentinel.db`, the inbox folder.
 Point `QS_HOME` at an empty folder and you get a fresh, isolated installation.
 
-Production (`QS_PROFILE=prod`): Dagster storage goes to Postgres (dagster-postgres, URL from
+Production (`QS_PROFILE=prod`, implied by a postgresql:// `QS_DATABASE_URL`): Dagster storage goes to Postgres (dagster-postgres, URL from
 `QS_DAGSTER_PG_URL`, defaulting to `QS_DATABASE_URL`), the project tables to `QS_DATABASE_URL`,
 MLflow to `QS_MLFLOW_TRACKING_URI`. The code does not fork: only these paths and URLs change.
 
@@ -96,10 +96,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings from `env` (default: the process environment)."""
     env = dict(os.environ if env is None else env)
     home = Path(env.get("QS_HOME") or "./.quantsentinel").expanduser().resolve()
-    profile = (env.get("QS_PROFILE") or "embedded").strip().lower()
+    database_url = env.get("QS_DATABASE_URL")
+    # One setting switches: a Postgres database URL alone means the production footprint.
+    implied = "prod" if database_url and database_url.startswith("postgres") else "embedded"
+    profile = (env.get("QS_PROFILE") or implied).strip().lower()
     if profile not in PROFILES:
         raise SettingsError(f"QS_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
-    database_url = env.get("QS_DATABASE_URL") or f"sqlite:///{home / 'quantsentinel.db'}"
+    database_url = database_url or f"sqlite:///{home / 'quantsentinel.db'}"
     dagster_pg_url = env.get("QS_DAGSTER_PG_URL")
     if profile == "prod":
         if not database_url.startswith("postgresql"):
