@@ -46,10 +46,13 @@ def test_ingest_takes_good_and_bad_files_and_inputs_lists_them(
 ) -> None:
     good = fixtures_dir / "nse_option_chain_nifty.json"
     bad = fixtures_dir / "malformed" / "truncated.json"
-    assert main(["ingest", str(good), str(bad)]) == 1  # a rejection is a non-zero exit
+    assert main(["ingest", "--historical", str(good), str(bad)]) == 1  # a rejection: exit 1
     out = capsys.readouterr().out
     assert "accepted nse_option_chain_nifty.json (nse_option_chain" in out
     assert "REJECTED truncated.json: truncated_json" in out
+    # A backfill is validated on the spot, and an old snapshot is not stale for being old.
+    assert "validated 2024-12-20|NIFTY: 1 snapshots ok, 0 quarantined" in out
+    assert good.is_file()  # the operator's file is copied, never moved
     landed = list((qs_home.data_dir / "landing" / "chain").rglob("*.parquet"))
     assert len(landed) == 1 and len(pd.read_parquet(landed[0])) > 0
 
@@ -60,3 +63,31 @@ def test_ingest_takes_good_and_bad_files_and_inputs_lists_them(
     listing = capsys.readouterr().out
     assert "accepted" in listing and "rejected truncated.json truncated_json" in listing
     assert main(["ingest", "/no/such/file.json"]) == 2
+
+
+def test_live_ingest_of_an_old_file_quarantines_it_as_stale(
+    qs_home: Settings, fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from quantsentinel.db import engine_for
+    from quantsentinel.market import records
+
+    assert main(["ingest", str(fixtures_dir / "nse_option_chain_nifty.json")]) == 0
+    assert "validated 2024-12-20|NIFTY: 0 snapshots ok, 1 quarantined" in capsys.readouterr().out
+    (verdict,) = records.list_quarantine(engine_for(qs_home.database_url))
+    assert json.loads(verdict["reasons"]) == ["stale_snapshot"]
+
+
+def test_ingest_never_overwrites_a_waiting_inbox_file(
+    qs_home: Settings, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    from quantsentinel.cli import _copy_into_inbox
+
+    waiting = qs_home.inbox_dir / "chain.json"
+    waiting.write_text("not yet processed")
+    source = tmp_path / "chain.json"
+    source.write_bytes((fixtures_dir / "nse_option_chain_nifty.json").read_bytes())
+    placed = _copy_into_inbox(source, qs_home.inbox_dir)
+    assert placed != waiting and placed.read_bytes() == source.read_bytes()
+    assert waiting.read_text() == "not yet processed"

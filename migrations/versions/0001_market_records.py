@@ -38,8 +38,11 @@ def upgrade() -> None:
         sa.Column("details", sa.Text, nullable=False),
         sa.Column("n_rows", sa.Integer, nullable=False),
         sa.Column("run_id", sa.String(64)),
+        sa.Column("times_seen", sa.Integer, nullable=False, server_default="1"),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("snapshot_id", "run_id", name="uq_quarantine_snapshot_run"),
+        sa.UniqueConstraint(
+            "snapshot_id", "partition_key", name="uq_quarantine_snapshot_partition"
+        ),
     )
     op.create_index("ix_quarantine_partition", "quarantine_events", ["partition_key"])
 

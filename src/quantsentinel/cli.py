@@ -14,9 +14,10 @@ import os
 import shutil
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from quantsentinel.market.schema import MARKET_TZ
 from quantsentinel.settings import Settings, SettingsError, load_settings
 
 
@@ -78,7 +79,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: unknown underlying(s) {', '.join(unknown)}; known: {', '.join(UNDERLYINGS)}")
         return 2
-    end = date.fromisoformat(args.end) if args.end else date.today() - timedelta(days=1)
+    today = datetime.now(MARKET_TZ).date()  # the exchange's date, not the host's
+    end = date.fromisoformat(args.end) if args.end else today - timedelta(days=1)
     days = _last_trading_days(end, args.days)
     tasks = [("market_daily_job", d.isoformat(), None) for d in days]
     tasks += [("market_job", d.isoformat(), u) for d in days for u in underlyings]
@@ -96,6 +98,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         instance.get_runs(limit=1)
     _warm_imports()
+    from quantsentinel.db import engine_for
+
+    # Pooled connections must not cross a fork: children open their own.
+    engine_for(settings.database_url).dispose()
+    engine_for.cache_clear()
     started = time.perf_counter()
     if workers == 1:
         outcomes = [_run_partition(t) for t in tasks]
@@ -130,9 +137,11 @@ def _run_line(result) -> str:
         name = mat.asset_key.to_user_string()
         meta = mat.metadata
         if name == "chain_snapshots":
-            parts.append(f"{meta['snapshots'].value} snapshots ok")
+            count = meta["snapshots"].value if "snapshots" in meta else 0
+            parts.append(f"{count} snapshots ok")
         elif name == "quarantined_snapshots":
-            parts.append(f"{meta['quarantined'].value} quarantined")
+            count = meta["quarantined"].value if "quarantined" in meta else 0
+            parts.append(f"{count} quarantined")
         elif name == "realized_vol" and meta.get("realized_vol_annualised"):
             value = meta["realized_vol_annualised"].value
             parts.append(f"RV {100 * value:.1f}%" if value is not None else "RV n/a")
@@ -159,32 +168,71 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings()
+
+    import dagster as dg
+    from quantsentinel.assets.partitions import multi_key, partition_exists
     from quantsentinel.db import engine_for, migrate
     from quantsentinel.market.inbox import take_inbox
     from quantsentinel.market.landing import LandingZone
 
-    for name in args.files:
-        source = Path(name)
-        if not source.is_file():
-            print(f"error: {source} is not a file")
-            return 2
-        shutil.copy2(source, settings.inbox_dir / source.name)
-        # Backdate so the inbox treats the copy as settled now, not in a second.
-        old = time.time() - 5
-        os.utime(settings.inbox_dir / source.name, (old, old))
+    sources = [Path(name) for name in args.files]
+    missing = [str(p) for p in sources if not p.is_file()]
+    if missing:
+        print(f"error: not a file: {', '.join(missing)}")
+        return 2
+    for source in sources:
+        target = _copy_into_inbox(source, settings.inbox_dir)
+        settled = time.time() - 5  # the copy is complete: settled now, not in a second
+        os.utime(target, (settled, settled))
     migrate(settings.database_url)
     outcome = take_inbox(
-        settings.inbox_dir, LandingZone(settings.data_dir), engine_for(settings.database_url)
+        settings.inbox_dir,
+        LandingZone(settings.data_dir),
+        engine_for(settings.database_url),
+        accepts=partition_exists,
+        judge_staleness=not args.historical,
     )
-    for item in outcome.accepted:
-        parts = ", ".join(f"{d}|{u}" for d, u in item.partitions)
-        print(f"accepted {item.file_name} ({item.fmt}, {item.rows} rows) -> {parts}")
     for item in outcome.rejected:
         print(f"REJECTED {item.file_name}: {item.reason} - {item.detail.splitlines()[0]}")
     for name in outcome.duplicates:
         print(f"duplicate {name}: already ingested, ignored")
-    print("validate the landed partitions with `qs demo` days or from the UI (chain_ingest_job).")
+    partitions = sorted({p for item in outcome.accepted for p in item.partitions})
+    for item in outcome.accepted:
+        touched = ", ".join(f"{d}|{u}" for d, u in item.partitions)
+        print(f"accepted {item.file_name} ({item.fmt}, {item.rows} rows) -> {touched}")
+        if item.ignored:
+            print(f"  {item.ignored}")
+    if partitions:
+        from quantsentinel.orchestration.definitions import defs
+
+        job = defs.resolve_job_def("chain_ingest_job")
+        config = {**QUIET_RUN, "ops": {"raw_chain_snapshots": {"config": {"pull_feed": False}}}}
+        with dg.DagsterInstance.get() as instance:
+            for day, underlying in partitions:
+                result = job.execute_in_process(
+                    instance=instance,
+                    partition_key=multi_key(day, underlying),
+                    run_config=config,
+                    raise_on_error=False,
+                )
+                print(f"validated {day}|{underlying}: {_run_line(result)}")
     return 1 if outcome.rejected else 0
+
+
+def _copy_into_inbox(source: Path, inbox: Path) -> Path:
+    """Copy (never move: the operator's file stays put) under the original name, created
+    exclusively so a waiting file of the same name is never overwritten; on a clash, a unique
+    suffix."""
+    import uuid
+
+    for name in (source.name, f"{source.stem}.{uuid.uuid4().hex[:8]}{source.suffix}"):
+        try:
+            with (inbox / name).open("xb") as out, source.open("rb") as src:
+                shutil.copyfileobj(src, out)
+            return inbox / name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not place {source.name} in {inbox}")
 
 
 def cmd_inputs(args: argparse.Namespace) -> int:
@@ -233,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
     ingest = sub.add_parser("ingest", help="copy files into the inbox and take them now")
     ingest.add_argument("files", nargs="+")
+    ingest.add_argument(
+        "--historical",
+        action="store_true",
+        help="backfill: do not judge staleness by arrival time (old files are not stale)",
+    )
     ingest.set_defaults(func=cmd_ingest)
     inputs = sub.add_parser("inputs", help="list received inputs")
     inputs.add_argument("--limit", type=int, default=50)

@@ -5,7 +5,8 @@ Embedded default (`QS_PROFILE` unset or `embedded`): everything under `QS_HOME`
 the MLflow store in `mlflow/`, the project's own tables in `quantsentinel.db`, the inbox folder.
 Point `QS_HOME` at an empty folder and you get a fresh, isolated installation.
 
-Production (`QS_PROFILE=prod`, implied by a postgresql:// `QS_DATABASE_URL`): Dagster storage goes to Postgres (dagster-postgres, URL from
+Production (`QS_PROFILE=prod`, implied by a Postgres `QS_DATABASE_URL`): Dagster storage goes to
+Postgres (dagster-postgres, URL from
 `QS_DAGSTER_PG_URL`, defaulting to `QS_DATABASE_URL`), the project tables to `QS_DATABASE_URL`,
 MLflow to `QS_MLFLOW_TRACKING_URI`. The code does not fork: only these paths and URLs change.
 
@@ -83,12 +84,20 @@ class Settings:
             os.environ["QS_DAGSTER_PG_URL"] = self.dagster_pg_url
 
 
+def _canonical_postgres(url: str | None) -> str | None:
+    """`postgres://` (Heroku-style) means the same as `postgresql://`; SQLAlchemy only knows
+    the latter."""
+    if url and url.startswith("postgres://"):
+        return "postgresql://" + url.removeprefix("postgres://")
+    return url
+
+
 def _psycopg2_driver(url: str) -> str:
     """dagster-postgres relies on psycopg2's client-side parameter binding (it sends
     `NOTIFY channel, %(id)s`), but SQLAlchemy 2.1 maps a bare postgresql:// URL to psycopg 3,
     which binds server-side and fails on that statement. Name the driver explicitly."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
     return url
 
 
@@ -96,7 +105,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings from `env` (default: the process environment)."""
     env = dict(os.environ if env is None else env)
     home = Path(env.get("QS_HOME") or "./.quantsentinel").expanduser().resolve()
-    database_url = env.get("QS_DATABASE_URL")
+    database_url = _canonical_postgres(env.get("QS_DATABASE_URL"))
     # One setting switches: a Postgres database URL alone means the production footprint.
     implied = "prod" if database_url and database_url.startswith("postgres") else "embedded"
     profile = (env.get("QS_PROFILE") or implied).strip().lower()

@@ -118,7 +118,7 @@ def test_a_bad_snapshot_is_quarantined_whole_and_never_reaches_downstream(
     assert victim not in set(published["snapshot_id"]) | set(surface["snapshot_id"])
 
     # The raw rows are still in the landing zone, and the decision is in the database.
-    assert victim in set(LandingZone(base).chain_for(DAY, "BANKNIFTY")["snapshot_id"])
+    assert victim in set(LandingZone(base).chain_for(DAY, "BANKNIFTY").frame["snapshot_id"])
     events = records.list_quarantine(engine_for(qs_home.database_url))
     assert [e["snapshot_id"] for e in events] == [victim]
     assert "crossed_quote" in events[0]["reasons"]

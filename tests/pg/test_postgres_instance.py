@@ -3,6 +3,7 @@ the project's tables migrated by Alembic."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,7 @@ def test_project_tables_migrate_on_postgres(pg_url: str) -> None:
     from quantsentinel.db import engine_for
 
     engine = engine_for(pg_url)
+    now = datetime.now(UTC)
     assert records.record_input(
         engine,
         sha256="a" * 64,
@@ -77,6 +79,7 @@ def test_project_tables_migrate_on_postgres(pg_url: str) -> None:
         fmt="nse_option_chain",
         status="accepted",
         stored_at="/tmp/x",
+        received_at=now,
     )
     # The same content is recorded once, even though Postgres is a separate server.
     assert not records.record_input(
@@ -87,5 +90,12 @@ def test_project_tables_migrate_on_postgres(pg_url: str) -> None:
         fmt=None,
         status="accepted",
         stored_at="/tmp/y",
+        received_at=now,
     )
     assert [r["file_name"] for r in records.list_inputs(engine)] == ["x.json"]
+    # The quarantine upsert runs Postgres' ON CONFLICT path.
+    verdict = {"snapshot_id": "N-1", "reasons": ["crossed_quote"], "details": ["d"], "n_rows": 2}
+    for run in ("r1", "r2"):
+        records.record_quarantine(engine, [verdict], partition_key="2026-01-06|NIFTY", run_id=run)
+    (row,) = records.list_quarantine(engine)
+    assert (row["run_id"], row["times_seen"]) == ("r2", 2)

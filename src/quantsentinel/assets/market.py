@@ -67,17 +67,20 @@ def raw_chain_snapshots(
 ) -> pd.DataFrame:
     day, underlying = partition_parts(context)
     landing = data_dir.landing()
-    fed = feed.chain_snapshots(day, underlying) if config.pull_feed else empty_frame(CHAIN_COLUMNS)
-    if not fed.empty:
-        # Store before validating: the feed's output is an input like any file.
-        landing.put_chain(fed, key=f"feed-{feed.source}-{day.isoformat()}-{underlying}")
-    frame = landing.chain_for(day, underlying)
+    if config.pull_feed:
+        fed = feed.chain_snapshots(day, underlying)
+        # Stored before validating: the feed's output is an input like any file. The key names
+        # the seed, so a differently seeded feed lands beside it instead of over it.
+        landing.put_chain(fed, key=f"feed-{feed.source}-seed{feed.seed}-{day}-{underlying}")
+    landed = landing.chain_for(day, underlying)
+    frame = landed.frame
     context.add_output_metadata(
         {
             "rows": len(frame),
             "snapshots": int(frame["snapshot_id"].nunique()),
             "sources": ", ".join(sorted(frame["source"].unique())) or "none",
-            "landed_inputs": dg.MetadataValue.json(landing.landed_keys(day, underlying)),
+            "landed_inputs": dg.MetadataValue.json(landed.keys),
+            "superseded": dg.MetadataValue.json(landed.superseded),
         }
     )
     return frame
@@ -125,6 +128,9 @@ def validated_chain_snapshots(
         validate_snapshots,
     )
 
+    if raw.empty:  # nothing arrived for this partition: nothing to accept or to quarantine
+        yield from _empty_partition_outputs()
+        return
     cfg = _validation_config(config)
     report = validate_snapshots(raw, cfg)
     passed = (
@@ -178,6 +184,18 @@ def validated_chain_snapshots(
                     or "_none_"
                 ),
             },
+        )
+
+
+def _empty_partition_outputs():
+    note = {"note": "no input landed for this partition"}
+    yield dg.Output(empty_frame(CHAIN_COLUMNS), output_name="chain_snapshots", metadata=note)
+    yield dg.Output(
+        pd.DataFrame(columns=QUARANTINE_COLUMNS), output_name="quarantined_snapshots", metadata=note
+    )
+    for name in ("tabular_expectations", "no_static_arbitrage"):
+        yield dg.AssetCheckResult(
+            asset_key="chain_snapshots", check_name=name, passed=True, metadata=note
         )
 
 

@@ -47,6 +47,16 @@ trading_day_by_underlying = dg.MultiPartitionsDefinition(
 )
 
 
+# Runs that write one (day, underlying) partition carry this tag; the run coordinator allows one
+# such run per value at a time (dagster.yaml), so two writers never race on a partition's files.
+PARTITION_TAG = "qs/partition"
+
+
+def partition_exists(day: date, underlying: str) -> bool:
+    """Is (day, underlying) a partition we keep: a trading day in range, a known symbol?"""
+    return underlying in UNDERLYINGS and trading_days.has_partition_key(day.isoformat())
+
+
 def partition_parts(context: dg.AssetExecutionContext) -> tuple[date, str]:
     """(trading day, underlying) of a run on the date x underlying partitions."""
     key = context.partition_key

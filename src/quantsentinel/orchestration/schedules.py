@@ -1,7 +1,7 @@
 """Schedules: the whole market graph for each trading day, after the close (16:00 IST)."""
 
 import dagster as dg
-from quantsentinel.assets.partitions import multi_key
+from quantsentinel.assets.partitions import PARTITION_TAG, multi_key
 from quantsentinel.market.calendar import is_trading_day
 from quantsentinel.market.contracts import UNDERLYINGS
 from quantsentinel.orchestration.jobs import market_daily_job, market_job
@@ -18,7 +18,11 @@ def market_after_close(context: dg.ScheduleEvaluationContext):
     if not is_trading_day(day):
         return dg.SkipReason(f"{day} is an exchange holiday")
     return [
-        dg.RunRequest(run_key=f"{day}|{underlying}", partition_key=multi_key(day, underlying))
+        dg.RunRequest(
+            run_key=f"{day}|{underlying}",
+            partition_key=multi_key(day, underlying),
+            tags={PARTITION_TAG: f"{day}_{underlying}"},
+        )
         for underlying in UNDERLYINGS
     ]
 

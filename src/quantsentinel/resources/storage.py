@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +58,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         (key,) = self._keys(context)
         path = self._path(context.asset_key, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".parquet.tmp")
+        # A unique temporary name: two runs writing one partition never share a half file.
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         obj.to_parquet(tmp, index=False)
         tmp.replace(path)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
