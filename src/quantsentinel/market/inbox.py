@@ -182,7 +182,7 @@ def _take_one(
         fmt=result.format,
         status="accepted",
         stored_at=str(stored),
-        received_at=arrival.to_pydatetime(),
+        received_at=arrival.floor("us").to_pydatetime(),
         detail=ignored or None,
         partitions=[f"{d.isoformat()}|{u}" for d, u in partitions],
     )
@@ -212,7 +212,7 @@ def _reject(
         fmt=None,
         status="rejected",
         stored_at=str(stored),
-        received_at=(arrival or pd.Timestamp.now(tz="UTC")).to_pydatetime(),
+        received_at=(arrival or pd.Timestamp.now(tz="UTC")).floor("us").to_pydatetime(),
         reason=reason,
         detail=detail,
     )
