@@ -4,10 +4,11 @@ in the config when invoked as `alembic -x url=...` from the command line."""
 from alembic import context
 from sqlalchemy import create_engine
 
-from quantsentinel.market.records import metadata
+from quantsentinel.market.records import metadata as market_metadata
+from quantsentinel.ml.registry.schema import metadata as registry_metadata
 
 config = context.config
-target_metadata = metadata
+target_metadata = [market_metadata, registry_metadata]
 
 
 def run() -> None:

@@ -66,7 +66,7 @@ def test_prod_profile_stores_dagster_runs_in_postgres(
 def test_project_tables_migrate_on_postgres(pg_url: str) -> None:
     migrate(pg_url)
     migrate(pg_url)  # idempotent
-    assert current_revision(pg_url) == "0001"
+    assert current_revision(pg_url) == "0002"
     from quantsentinel.db import engine_for
 
     engine = engine_for(pg_url)
