@@ -1,0 +1,74 @@
+"""All-or-nothing writes for the registry: one transaction per transition, retried on conflict.
+
+Postgres: SERIALIZABLE isolation, so two promoters of one (type, tenant) cannot both read "the
+champion is v1" and both write; the loser gets a serialization failure (SQLSTATE 40001) or a
+deadlock (40P01) and the whole body is re-run on fresh data, with jittered backoff.
+
+SQLite: `BEGIN IMMEDIATE` takes the database's write lock before the first read, which makes
+transactions serial (SQLite has one writer anyway); "database is locked" is retried the same way.
+
+The body receives the open connection and must do all of its reads and writes through it; it may
+run more than once, so side effects outside the database (an MLflow alias) must be idempotent.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+
+class TransactionRetriesExhausted(RuntimeError):
+    """A transition kept conflicting with concurrent ones; nothing was written."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(exc)
+
+
+def run_transaction(engine: Engine, body: Callable[[Connection], T], *, attempts: int = 12) -> T:
+    """Run `body` in one serializable transaction, re-running it on a serialization conflict."""
+    delay = 0.005
+    for attempt in range(1, attempts + 1):
+        try:
+            if engine.dialect.name == "postgresql":
+                with engine.connect() as raw:
+                    conn = raw.execution_options(isolation_level="SERIALIZABLE")
+                    with conn.begin():
+                        return body(conn)
+            return _sqlite_immediate(engine, body)
+        except sa.exc.DBAPIError as exc:
+            if not _retryable(exc) or attempt == attempts:
+                if _retryable(exc):
+                    raise TransactionRetriesExhausted(
+                        f"gave up after {attempts} conflicting attempts: {exc.orig}"
+                    ) from exc
+                raise
+        time.sleep(delay * (1 + random.random()))  # jitter: conflicting retries spread out
+        delay = min(delay * 2, 0.5)
+    raise AssertionError("unreachable")
+
+
+def _sqlite_immediate(engine: Engine, body: Callable[[Connection], T]) -> T:
+    with engine.connect() as raw:
+        conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            result = body(conn)
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("COMMIT")
+        return result
