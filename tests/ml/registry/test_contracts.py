@@ -13,8 +13,10 @@ from quantsentinel.ml.registry.contracts import (
     EvaluationPayload,
     MetricRule,
     ValidationContract,
-    classification_metrics,
     divergence,
+)
+from quantsentinel.ml.registry.metrics import (
+    classification_metrics,
     expected_calibration_error,
     regression_metrics,
     roc_auc,
