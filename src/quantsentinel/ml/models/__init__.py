@@ -1,0 +1,1 @@
+"""Model definitions: datasets, training and evaluation functions the registry drives."""
