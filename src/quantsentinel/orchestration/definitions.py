@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import dagster as dg
 from quantsentinel.assets import market, surface, volatility
-from quantsentinel.orchestration.jobs import chain_ingest_job, market_daily_job, market_job
-from quantsentinel.orchestration.schedules import SCHEDULES
+from quantsentinel.assets.models import (
+    FRESHNESS_CHECKS,
+    SPECS,
+    TRAINING_ASSETS,
+    conclude_shadow_job,
+    evaluate_model_job,
+)
+from quantsentinel.orchestration.jobs import (
+    chain_ingest_job,
+    market_daily_job,
+    market_job,
+    model_health_job,
+    retrain_job,
+)
+from quantsentinel.orchestration.schedules import SCHEDULES, retrain_schedule
 from quantsentinel.resources import (
     DatabaseResource,
     DataDirResource,
     MarketFeedResource,
     ParquetIOManager,
 )
+from quantsentinel.resources.registry import RegistryResource
 from quantsentinel.sensors.inbox import REJECTED_INPUTS, InboxResource, build_inbox_sensor
+from quantsentinel.sensors.models import (
+    build_training_failure_sensor,
+    shadow_window_sensor,
+    staged_model_sensor,
+)
 from quantsentinel.settings import load_settings
 
 
@@ -25,21 +44,40 @@ def build_resources() -> dict[str, object]:
         "inbox": InboxResource(path=dg.EnvVar("QS_INBOX_DIR")),
         "feed": MarketFeedResource(source=dg.EnvVar("QS_FEED_SOURCE")),
         "parquet_io_manager": ParquetIOManager(base_dir=dg.EnvVar("QS_DATA_DIR")),
+        "registry": RegistryResource(
+            database_url=dg.EnvVar("QS_DATABASE_URL"),
+            mlflow_tracking_uri=dg.EnvVar("QS_MLFLOW_TRACKING_URI"),
+            home=dg.EnvVar("QS_HOME"),
+        ),
     }
 
 
 def build_definitions() -> dg.Definitions:
     load_settings().ensure().export_env()
+    retrain_jobs = {type_id: retrain_job(type_id) for type_id in SPECS}
     return dg.Definitions(
         assets=[
             *dg.load_assets_from_modules([market, volatility, surface]),
             REJECTED_INPUTS,
+            *TRAINING_ASSETS,
         ],
-        jobs=[market_job, market_daily_job, chain_ingest_job],
-        schedules=SCHEDULES,
-        sensors=[build_inbox_sensor(chain_ingest_job.name)],
+        asset_checks=FRESHNESS_CHECKS,
+        jobs=[
+            market_job, market_daily_job, chain_ingest_job, model_health_job,
+            evaluate_model_job, conclude_shadow_job, *retrain_jobs.values(),
+        ],
+        schedules=[
+            *SCHEDULES,
+            *(retrain_schedule(retrain_jobs[t], spec.retrain_cron) for t, spec in SPECS.items()),
+        ],
+        sensors=[
+            build_inbox_sensor(chain_ingest_job.name),
+            staged_model_sensor,
+            shadow_window_sensor,
+            build_training_failure_sensor(list(retrain_jobs.values())),
+        ],
         resources=build_resources(),
-    )
+    )  # fmt: skip
 
 
 defs = build_definitions()

@@ -4,6 +4,7 @@ subprocess per step would cost seconds per run (STACK-NOTES: ~5-9 s vs ~0.1-0.3 
 from __future__ import annotations
 
 import dagster as dg
+from quantsentinel.ml.models.catalog import model_specs
 
 PER_UNDERLYING_MARKET = dg.AssetSelection.assets(
     "raw_chain_snapshots",
@@ -42,4 +43,28 @@ chain_ingest_job = dg.define_asset_job(
     selection=CHAIN_PATH,
     executor_def=dg.in_process_executor,
     description="Re-validate one partition after inbox files landed in it (sensor-launched).",
+)
+
+
+def retrain_job(type_id: str) -> dg.UnresolvedAssetJobDefinition:
+    """One retrain job per model type; tagged so the failure sensor knows which type failed."""
+    from quantsentinel.assets.models import MODEL_TYPE_TAG
+
+    return dg.define_asset_job(
+        f"retrain_{type_id}",
+        selection=dg.AssetSelection.assets(type_id),
+        executor_def=dg.in_process_executor,
+        tags={MODEL_TYPE_TAG: type_id},
+        description=f"Retrain {type_id} through the registry (launch with config for a tenant "
+        "or another window).",
+    )
+
+
+MODEL_TYPES = list(model_specs())
+
+model_health_job = dg.define_asset_job(
+    "model_health_job",
+    selection=dg.AssetSelection.checks_for_assets(*MODEL_TYPES),
+    executor_def=dg.in_process_executor,
+    description="Champion freshness checks of every model type.",
 )

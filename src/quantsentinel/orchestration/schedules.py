@@ -4,7 +4,7 @@ import dagster as dg
 from quantsentinel.assets.partitions import PARTITION_TAG, multi_key
 from quantsentinel.market.calendar import is_trading_day
 from quantsentinel.market.contracts import UNDERLYINGS
-from quantsentinel.orchestration.jobs import market_daily_job, market_job
+from quantsentinel.orchestration.jobs import market_daily_job, market_job, model_health_job
 
 
 @dg.schedule(
@@ -40,4 +40,21 @@ def market_daily_after_close(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=str(day), partition_key=day.isoformat())
 
 
-SCHEDULES = [market_after_close, market_daily_after_close]
+def retrain_schedule(job, cron: str) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=f"{job.name}_schedule",
+        job=job,
+        cron_schedule=cron,
+        execution_timezone="Asia/Kolkata",
+        description="Retrain on the model type's cadence (its champion goes stale at 2x).",
+    )
+
+
+model_health_hourly = dg.ScheduleDefinition(
+    job=model_health_job,
+    cron_schedule="0 * * * *",
+    execution_timezone="Asia/Kolkata",
+    description="Champion freshness of every model type, hourly.",
+)
+
+SCHEDULES = [market_after_close, market_daily_after_close, model_health_hourly]

@@ -221,7 +221,7 @@ def _advisory_lock(
             conn.commit()
             yield
         finally:
-            reusable = True
+            reusable = _pg_release(conn, key, type_id, scope)
     finally:
         if not reusable:
             conn.invalidate()

@@ -399,6 +399,18 @@ class RegistryStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def transitions_since(self, after_id: int, to_status: str, limit: int = 200) -> list[dict]:
+        """Audit rows entering `to_status` with id > after_id: the cursor sensors walk."""
+        p = t.model_promotions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.model_promotions)
+                .where(p.id > after_id, p.to_status == to_status)
+                .order_by(p.id)
+                .limit(limit)
+            ).mappings()
+            return [dict(r) for r in rows]
+
     # --- evaluations, shadow predictions, failures -----------------------------------------
     def evaluations(self, version_id: str) -> list[dict]:
         e = t.model_evaluations.c
