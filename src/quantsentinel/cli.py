@@ -17,6 +17,7 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from quantsentinel.cli_models import add_parser as add_models_parser
 from quantsentinel.market.schema import MARKET_TZ
 from quantsentinel.settings import Settings, SettingsError, load_settings
 
@@ -266,6 +267,12 @@ def cmd_paths(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from quantsentinel.cli_models import run
+
+    return run(_settings(), args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qs", description="Quantsentinel operator CLI")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -291,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--limit", type=int, default=50)
     inputs.set_defaults(func=cmd_inputs)
     sub.add_parser("paths", help="where state lives").set_defaults(func=cmd_paths)
+    add_models_parser(sub)
+    sub.choices["models"].set_defaults(func=cmd_models)
     return parser
 
 

@@ -30,15 +30,6 @@ class RegistryResource(dg.ConfigurableResource):
 @lru_cache(maxsize=4)
 def _registry(database_url: str, tracking_uri: str, home: str):
     # Imported lazily: the sensors that only read the production tables must not pay for MLflow.
-    from quantsentinel.db import engine_for, migrate
-    from quantsentinel.ml.registry.registry import ModelRegistry
-    from quantsentinel.ml.registry.tracking import ModelTracker
+    from quantsentinel.ml.registry.registry import open_registry
 
-    migrate(database_url)
-    root = Path(home)
-    return ModelRegistry(
-        engine_for(database_url),
-        tracker=ModelTracker(tracking_uri, str(root / "mlflow" / "artifacts")),
-        artifact_root=root / "models",
-        lock_dir=root / "locks",
-    )
+    return open_registry(database_url, tracking_uri, Path(home))

@@ -315,6 +315,22 @@ class ModelRegistry:
         return champion.mlflow_version
 
 
+def open_registry(database_url: str, tracking_uri: str, home: Path) -> ModelRegistry:
+    """The registry of an installation: the project database (migrated), MLflow at
+    `tracking_uri`, artifacts under <home>/models, training locks under <home>/locks."""
+    from quantsentinel.db import engine_for, migrate
+    from quantsentinel.ml.registry.tracking import ModelTracker
+
+    migrate(database_url)
+    root = Path(home)
+    return ModelRegistry(
+        engine_for(database_url),
+        tracker=ModelTracker(tracking_uri, str(root / "mlflow" / "artifacts")),
+        artifact_root=root / "models",
+        lock_dir=root / "locks",
+    )
+
+
 def _prefixed(prefix: str, metrics: Mapping[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": float(v) for k, v in metrics.items()}
 
