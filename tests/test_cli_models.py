@@ -88,3 +88,18 @@ def test_promote_and_rollback_with_clear_errors(registry, capsys) -> None:
 
     assert main(["models", "show", "nope"]) == 1
     assert "unknown model type 'nope' (known: direction_lgbm)" in capsys.readouterr().out
+
+
+def test_retrain_stages_a_version_or_names_who_holds_the_lock(registry, qs_home, capsys) -> None:
+    from quantsentinel.ml.registry.locks import training_lock
+
+    with training_lock(registry.engine, TYPE, "acme", holder={"run_id": "run-7f3a"},
+                       lock_dir=qs_home.home / "locks"):  # fmt: skip
+        assert (
+            main(["models", "retrain", TYPE, "--tenant", "acme", "--end-date", "2025-09-30"]) == 1
+        )
+    assert "is held by run run-7f3a" in capsys.readouterr().out
+
+    assert main(["models", "retrain", TYPE, "--tenant", "acme", "--end-date", "2025-09-30"]) == 0
+    out = capsys.readouterr().out
+    assert "staged direction_lgbm 1.1.0 (tenant acme)" in out and "MLflow qs.direction_lgbm" in out

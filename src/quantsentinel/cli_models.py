@@ -5,6 +5,7 @@
     qs models promote  TYPE VERSION [--tenant T] --reason "..."
     qs models rollback TYPE [--tenant T] --reason "..."
     qs models history  TYPE [--tenant T]                  every transition, oldest first
+    qs models retrain  TYPE [--tenant T] [--end-date D]   train through the lock, stage a version
 
 Tenant in every command: without --tenant a command addresses the global scope, and a tenant
 sees its own versions plus the global ones, never another tenant's.
@@ -154,6 +155,48 @@ def cmd_rollback(registry, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retrain(registry, args: argparse.Namespace) -> int:
+    """Train in this process through the (type, tenant) lock and stage a version; the running
+    Dagster sensors take it from there (evaluation, shadow, promotion)."""
+    import json
+    import os
+    import socket
+    from datetime import date, datetime, timedelta
+
+    from quantsentinel.market.schema import MARKET_TZ
+    from quantsentinel.ml.models.catalog import TrainingWindow, model_specs
+    from quantsentinel.ml.registry.locks import LockHeld
+
+    specs = model_specs()
+    if args.type not in specs:
+        print(f"error: no training recipe for {args.type!r} (known: {', '.join(specs)})")
+        return 1
+    spec = specs[args.type]
+    registry.define_type(spec.model_type)
+    yesterday = datetime.now(MARKET_TZ).date() - timedelta(days=1)
+    window = TrainingWindow.ending(
+        date.fromisoformat(args.end_date) if args.end_date else yesterday
+    )
+    registry.store.record_training_data(
+        window.data_version, args.type, start_date=window.train_start,
+        end_date=window.holdout_start,
+    )  # fmt: skip
+    holder = {"run_id": f"cli:{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}"}
+    params = json.loads(args.params)
+    try:
+        version = registry.train(
+            args.type, args.tenant, lambda: spec.train(window, params, args.seed),
+            data_version=window.data_version, data_end=window.holdout_start,
+            wait=args.wait, holder=holder,
+        )  # fmt: skip
+    except LockHeld as exc:
+        print(f"error: {exc}")
+        return 1
+    print(f"staged {version.type_id} {version.semantic_version} ({version.scope}), "
+          f"MLflow {version.mlflow_model_name} v{version.mlflow_version}")  # fmt: skip
+    return 0
+
+
 def cmd_history(registry, args: argparse.Namespace) -> int:
     rows = [
         [h["at"], h["semantic_version"], h["from_status"], h["to_status"], h["actor"], h["reason"]]
@@ -189,6 +232,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--reason", required=True, help="recorded in the audit log")
         parser.add_argument("--actor", default=getpass.getuser(), help="default: your user")
     verb("history", cmd_history, "every transition of a type's scope")
+    retrain = verb("retrain", cmd_retrain, "train now through the lock and stage a version")
+    retrain.add_argument("--end-date", help="last day of the held-out slice (default: yesterday)")
+    retrain.add_argument("--seed", type=int, default=7)
+    retrain.add_argument("--params", default="{}", help="hyperparameter overrides, as JSON")
+    retrain.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the lock")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
