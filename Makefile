@@ -32,6 +32,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_pricing.py
 	$(BIN)/python benchmarks/bench_simulator.py
 	$(BIN)/python benchmarks/bench_demo.py
+	$(BIN)/python benchmarks/bench_registry.py
 
 clean:
 	rm -rf .quantsentinel .pytest_cache .ruff_cache
