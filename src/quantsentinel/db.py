@@ -25,8 +25,16 @@ def engine_for(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Sensors and assets write from different threads of one process.
-        return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_foreign_keys)
+        return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
+    # SQLite ignores foreign keys unless each connection asks; Postgres always enforces them, and
+    # the embedded default must not accept what production would refuse.
+    dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def migrate(url: str, revision: str = "head") -> None:

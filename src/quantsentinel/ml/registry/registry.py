@@ -109,6 +109,8 @@ class ModelRegistry:
         from quantsentinel.ml.registry.tracking import git_revision
 
         model_type = self.store.get_type(type_id)
+        if data_version is not None:  # lineage needs the row; recording it again is a no-op
+            self.store.record_training_data(data_version, type_id, end_date=data_end)
         self.lock_dir.mkdir(parents=True, exist_ok=True)
         with training_lock(
             self.engine, type_id, tenant_id, wait=wait, holder=holder, lock_dir=self.lock_dir

@@ -15,6 +15,10 @@ so a nullable tenant column could not carry these constraints.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -208,6 +212,21 @@ model_locks = sa.Table(
     sa.Column("holder", JSONType, nullable=False),
     sa.Column("acquired_at", Timestamp, nullable=False),
 )
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of `value` that any JSON column accepts: non-finite floats (a diverged loss, a NaN
+    AUC on a one-class slice) become "inf" / "-inf" / "nan" strings - Postgres' JSONB rejects
+    them as numbers, and a record of *what* went wrong is the point of keeping it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return json_safe(value.item())
+    return value
 
 
 def tenant_key(tenant_id: str | None) -> str:

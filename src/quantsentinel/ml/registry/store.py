@@ -128,7 +128,7 @@ def audit(
             to_status=to_status,
             actor=actor,
             reason=reason,
-            verdict=dict(verdict) if verdict is not None else None,
+            verdict=t.json_safe(verdict) if verdict is not None else None,
             at=now(),
         )
     )
@@ -145,7 +145,7 @@ class RegistryStore(EvidenceMixin):
             "description": model_type.description,
             "retrain_cadence_hours": model_type.retrain_cadence_hours,
             "shadow_window_hours": model_type.shadow_window_hours,
-            "contract": model_type.contract,
+            "contract": t.json_safe(model_type.contract),
         }
         with self.engine.begin() as conn:
             updated = conn.execute(
@@ -252,10 +252,10 @@ class RegistryStore(EvidenceMixin):
             "code_git_branch": code_git_branch,
             "training_data_version": training_data_version,
             "training_data_end": training_data_end,
-            "hyperparameters": dict(hyperparameters),
-            "feature_set": feature_set,
-            "train_metrics": dict(train_metrics) if train_metrics else None,
-            "validation_metrics": dict(validation_metrics) if validation_metrics else None,
+            "hyperparameters": t.json_safe(hyperparameters),
+            "feature_set": t.json_safe(feature_set),
+            "train_metrics": t.json_safe(train_metrics) if train_metrics else None,
+            "validation_metrics": t.json_safe(validation_metrics) if validation_metrics else None,
             "status": "staged",
             "artifact_path": artifact_path,
             "artifact_sha256": artifact_sha256,

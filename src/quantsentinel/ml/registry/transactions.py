@@ -7,12 +7,19 @@ deadlock (40P01) and the whole body is re-run on fresh data, with jittered backo
 SQLite: `BEGIN IMMEDIATE` takes the database's write lock before the first read, which makes
 transactions serial (SQLite has one writer anyway); "database is locked" is retried the same way.
 
+Writers of one (type, tenant) scope first queue on a session-level Postgres advisory lock, taken
+*before* the SERIALIZABLE transaction begins (so its snapshot is taken after the wait). Without
+it, twenty concurrent promoters block on the pointer row and then almost all fail serialization
+when the winner commits, paying backoff: ~0.6 s p50 instead of milliseconds. SERIALIZABLE stays
+as the safety net for any writer that does not take the lock; the lock dies with its connection.
+
 The body receives the open connection and must do all of its reads and writes through it; it may
 run more than once, so side effects outside the database (an MLflow alias) must be idempotent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Callable
@@ -38,16 +45,26 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(exc)
 
 
-def run_transaction(engine: Engine, body: Callable[[Connection], T], *, attempts: int = 12) -> T:
-    """Run `body` in one serializable transaction, re-running it on a serialization conflict."""
+def scope_lock_key(type_id: str, scope_key: str) -> int:
+    """A stable signed 64-bit advisory-lock key for transitions of one (type, scope)."""
+    digest = hashlib.sha256(f"qs.transition|{type_id}|{scope_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def run_transaction(
+    engine: Engine,
+    body: Callable[[Connection], T],
+    *,
+    attempts: int = 12,
+    scope: tuple[str, str] | None = None,
+) -> T:
+    """Run `body` in one serializable transaction, re-running it on a serialization conflict;
+    with `scope` = (type_id, tenant_key), writers of that scope queue instead of colliding."""
     delay = 0.005
     for attempt in range(1, attempts + 1):
         try:
             if engine.dialect.name == "postgresql":
-                with engine.connect() as raw:
-                    conn = raw.execution_options(isolation_level="SERIALIZABLE")
-                    with conn.begin():
-                        return body(conn)
+                return _postgres(engine, body, scope)
             return _sqlite_immediate(engine, body)
         except sa.exc.DBAPIError as exc:
             if not _retryable(exc) or attempt == attempts:
@@ -59,6 +76,28 @@ def run_transaction(engine: Engine, body: Callable[[Connection], T], *, attempts
         time.sleep(delay * (1 + random.random()))  # jitter: conflicting retries spread out
         delay = min(delay * 2, 0.5)
     raise AssertionError("unreachable")
+
+
+def _postgres(engine: Engine, body: Callable[[Connection], T], scope: tuple[str, str] | None) -> T:
+    with engine.connect() as conn:
+        key = scope_lock_key(*scope) if scope else None
+        if key is not None:
+            _autocommit(conn, "SELECT pg_advisory_lock(:k)", key)
+        try:
+            conn.execution_options(isolation_level="SERIALIZABLE")
+            with conn.begin():
+                return body(conn)
+        finally:
+            if key is not None:
+                _autocommit(conn, "SELECT pg_advisory_unlock(:k)", key)
+
+
+def _autocommit(conn: Connection, statement: str, key: int) -> None:
+    # SQLAlchemy autobegins even under AUTOCOMMIT; commit() closes that bookkeeping so the
+    # connection's isolation level can change for the next transaction.
+    conn.execution_options(isolation_level="AUTOCOMMIT")
+    conn.execute(sa.text(statement), {"k": key})
+    conn.commit()
 
 
 def _sqlite_immediate(engine: Engine, body: Callable[[Connection], T]) -> T:

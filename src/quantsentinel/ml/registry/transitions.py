@@ -129,10 +129,10 @@ class Transitions:
                     candidate_version_id=version_id,
                     champion_version_id=champion_version_id,
                     slice_id=slice_id,
-                    candidate_metrics=dict(candidate_metrics),
-                    champion_metrics=dict(champion_metrics) if champion_metrics else None,
+                    candidate_metrics=t.json_safe(candidate_metrics),
+                    champion_metrics=t.json_safe(champion_metrics) if champion_metrics else None,
                     passed=passed,
-                    verdict=dict(verdict),
+                    verdict=t.json_safe(verdict),
                     evaluated_at=now(),
                 )
             )
@@ -152,7 +152,11 @@ class Transitions:
             )
             return self.store._get(conn, version_id)
 
-        return run_transaction(self.engine, body)
+        return run_transaction(self.engine, body, scope=self._scope_of(version_id))
+
+    def _scope_of(self, version_id: str) -> tuple[str, str]:
+        version = self.store.get_version(version_id)
+        return version.type_id, version.tenant_key
 
     def start_shadow(self, version_id: str, *, actor: str = "evaluation") -> VersionRecord:
         def body(conn: Connection) -> VersionRecord:
@@ -171,7 +175,7 @@ class Transitions:
             )
             return self.store._get(conn, version_id)
 
-        return run_transaction(self.engine, body)
+        return run_transaction(self.engine, body, scope=self._scope_of(version_id))
 
     def reject(
         self,
@@ -198,7 +202,7 @@ class Transitions:
             )
             return self.store._get(conn, version_id)
 
-        return run_transaction(self.engine, body)
+        return run_transaction(self.engine, body, scope=self._scope_of(version_id))
 
     def promote(
         self,
@@ -252,7 +256,7 @@ class Transitions:
                 alias_hook(promoted, previous)
             return promoted
 
-        return run_transaction(self.engine, body)
+        return run_transaction(self.engine, body, scope=self._scope_of(version_id))
 
     def rollback(
         self,
@@ -306,7 +310,7 @@ class Transitions:
                 alias_hook(restored, current)
             return restored
 
-        return run_transaction(self.engine, body)
+        return run_transaction(self.engine, body, scope=(type_id, scope))
 
     def shadow_due(self, at: datetime | None = None) -> list[VersionRecord]:
         """Versions whose shadow window (their type's `shadow_window_hours`) has elapsed."""
