@@ -27,9 +27,7 @@ import platform
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from itertools import count
@@ -39,7 +37,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from quantsentinel.db import engine_for, migrate
+from quantsentinel.db import engine_for, migrate, scratch_postgres_database
 from quantsentinel.market.simulator import MarketSimulator
 from quantsentinel.ml.models import direction
 from quantsentinel.ml.registry import transactions
@@ -56,30 +54,9 @@ DATA_VERSION = "sim-2024-06-2025-06"
 TENANT = "acme"  # has no champion of its own: the lookup falls back to the global one
 
 
-# --- the throwaway database ------------------------------------------------------------------
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    """A fresh Postgres database for this run; its connections are ended and it is dropped after."""
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"qs_bench_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        engine_for.cache_clear()
-        with admin.connect() as conn:
-            # A child killed mid-race, or a pooled connection, would otherwise block the DROP.
-            conn.execute(
-                sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+def scratch_database():
+    """A fresh Postgres database for this run, dropped after (see quantsentinel.db)."""
+    return scratch_postgres_database(ADMIN_URL, prefix="qs_bench")
 
 
 # --- small helpers ---------------------------------------------------------------------------

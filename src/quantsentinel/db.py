@@ -6,6 +6,9 @@ SQLite (embedded default) and Postgres (production) run the same migrations; not
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,3 +58,29 @@ def current_revision(url: str) -> str | None:
 
     with engine_for(url).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def scratch_postgres_database(admin_url: str, prefix: str = "qs_scratch") -> Iterator[str]:
+    """A fresh, empty Postgres database (for tests and benchmarks); dropped afterwards, its
+    connections ended first (a child killed mid-test or a pooled connection would block DROP).
+    Raises sqlalchemy's OperationalError when the server is unreachable."""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
+        yield url
+    finally:
+        engine_for.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()

@@ -39,3 +39,8 @@ def registry(pg_url: str, tmp_path: Path) -> ModelRegistry:
                   shadow_window_hours=0.0)
     )  # fmt: skip
     return reg
+
+
+def test_these_cases_really_run_on_postgres(registry: ModelRegistry) -> None:
+    """Guards the fixture override: the imported cases must not silently fall back to SQLite."""
+    assert registry.engine.dialect.name == "postgresql"
