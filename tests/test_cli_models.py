@@ -24,8 +24,10 @@ def _stage(registry, version: str, auc: float, tenant: str | None = None):
 
 def _evaluate(registry, version, auc: float):
     verdict = registry.contract(TYPE).check_candidate({"auc": auc}, None).to_json()
+    champion = registry.store.champion(TYPE, version.tenant_id, fallback_to_global=False)
     return registry.transitions.record_evaluation(
-        version.version_id, champion_version_id=None, slice_id="2025Q3",
+        version.version_id, champion_version_id=champion.version_id if champion else None,
+        slice_id="2025Q3",
         candidate_metrics={"auc": auc}, champion_metrics=None, verdict=verdict,
     )  # fmt: skip
 

@@ -40,10 +40,14 @@ def engine(pg_url: str) -> sa.Engine:
 
 
 def _shadow_candidates(store: RegistryStore, transitions: Transitions, n: int) -> list[str]:
+    """n candidates, each evaluated against the current champion and now in shadow."""
     ids = []
+    champion = store.champion(TYPE, None)
     for _ in range(n):
         version = stage(store)
-        transitions.record_evaluation(version.version_id, champion_version_id=None, slice_id="h",
+        transitions.record_evaluation(version.version_id,
+                                      champion_version_id=champion.version_id if champion else None,
+                                      slice_id="h",
                                       candidate_metrics={"auc": 0.6}, champion_metrics=None,
                                       verdict=PASSED)  # fmt: skip
         transitions.start_shadow(version.version_id)
@@ -83,19 +87,17 @@ def test_twenty_concurrent_promoters_keep_exactly_one_champion(registry, pg_url:
         proc.join()
     outcomes = [results.get(timeout=10) for _ in procs]
     assert violations_seen == []
-    assert [o for o in outcomes if o[0] != "ok"] == []  # each serialized, none lost
+    # All twenty were judged against the same champion: the first to commit replaces it, and
+    # every other one is refused by name - its evidence is against a champion that is gone.
+    winners = [o for o in outcomes if o[0] == "ok"]
+    assert len(winners) == 1
+    assert all("ChampionChanged" in o[1] for o in outcomes if o[0] != "ok")
     assert invariant_violations(store) == []
     champion = store.champion(TYPE, None)
-    # 21 champions in turn, one live: every promotion archived its predecessor.
+    assert champion.version_id == winners[0][1]
     statuses = [v.status for v in store.versions(TYPE, tenant_id=None)]
-    assert statuses.count("champion") == 1 and statuses.count("archived") == 20
-    chain, cursor = [], champion
-    while cursor.replaced_version_id:
-        chain.append(cursor.version_id)
-        cursor = store.get_version(cursor.replaced_version_id)
-    assert (
-        len(chain) == 20
-    )  # one unbroken replacement chain: no two promoters saw the same champion
+    assert statuses.count("champion") == 1
+    assert statuses.count("archived") == 1 and statuses.count("shadow") == 19
 
 
 def _promote_then_hang(url: str, version_id: str, ready) -> None:

@@ -188,3 +188,21 @@ def test_shadow_predictions_and_the_shadow_window(registry) -> None:
     assert transitions.shadow_due(shadow.shadow_started_at + timedelta(hours=47)) == []
     due = transitions.shadow_due(shadow.shadow_started_at + timedelta(hours=48))
     assert [v.version_id for v in due] == [version.version_id]
+
+
+def test_a_candidate_cannot_replace_a_champion_it_was_never_compared_with(registry) -> None:
+    from quantsentinel.ml.registry.transitions import ChampionChanged
+
+    store, transitions = registry
+    first = to_champion(store, transitions)
+    shadowing = stage(store)
+    transitions.record_evaluation(shadowing.version_id, champion_version_id=first.version_id,
+                                  slice_id="h", candidate_metrics={"auc": 0.7},
+                                  champion_metrics={"auc": 0.6}, verdict=PASSED)  # fmt: skip
+    transitions.start_shadow(shadowing.version_id)
+    operator_pick = to_champion(store, transitions)  # promoted while the other one shadowed
+    with pytest.raises(ChampionChanged, match="re-evaluate"):
+        transitions.promote(shadowing.version_id, actor="shadow-sensor", reason="window over")
+    assert store.champion(TYPE, None).version_id == operator_pick.version_id
+    assert store.get_version(shadowing.version_id).status == "shadow"
+    assert invariant_violations(store) == []

@@ -38,7 +38,7 @@ from quantsentinel.ml.registry.store import (
     VersionRecord,
     now,
 )
-from quantsentinel.ml.registry.transitions import InvalidTransition, Transitions
+from quantsentinel.ml.registry.transitions import ChampionChanged, InvalidTransition, Transitions
 
 
 @dataclass(frozen=True)
@@ -242,10 +242,17 @@ class ModelRegistry:
             )
             self._delete_alias(rejected, "shadow")
             return rejected
-        return self.transitions.promote(
-            version_id, actor=actor, reason=f"shadow window passed: {verdict['reason']}",
-            verdict=verdict, alias_hook=self._champion_alias_hook,
-        )  # fmt: skip
+        try:
+            return self.transitions.promote(
+                version_id, actor=actor, reason=f"shadow window passed: {verdict['reason']}",
+                verdict=verdict, alias_hook=self._champion_alias_hook,
+            )  # fmt: skip
+        except ChampionChanged as exc:
+            # Its evidence is against a champion that is gone: a recorded "no", not a stuck
+            # shadow version the sensor would retry forever.
+            rejected = self.transitions.reject(version_id, actor=actor, reason=str(exc))
+            self._delete_alias(rejected, "shadow")
+            return rejected
 
     def promote_now(self, version_id: str, *, actor: str, reason: str) -> VersionRecord:
         """Operator promotion of a version that passed its evaluation, skipping the rest of the

@@ -78,26 +78,54 @@ def run_transaction(
     raise AssertionError("unreachable")
 
 
+class ScopeBusy(RuntimeError):
+    """Another transition of this (type, tenant) held the scope longer than the lock timeout."""
+
+
+# A transition takes milliseconds; waiting longer than this means something is wrong (a stuck
+# session), and an error naming the scope beats blocking forever.
+SCOPE_LOCK_TIMEOUT = "30s"
+
+
 def _postgres(engine: Engine, body: Callable[[Connection], T], scope: tuple[str, str] | None) -> T:
     with engine.connect() as conn:
         key = scope_lock_key(*scope) if scope else None
-        if key is not None:
-            _autocommit(conn, "SELECT pg_advisory_lock(:k)", key)
+        locked = False
         try:
+            if key is not None:
+                _autocommit(conn, f"SET lock_timeout = '{SCOPE_LOCK_TIMEOUT}'")
+                try:
+                    _autocommit(conn, "SELECT pg_advisory_lock(:k)", key)
+                except sa.exc.OperationalError as exc:
+                    if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+                        raise ScopeBusy(f"transitions of {scope} are busy: {exc.orig}") from exc
+                    raise
+                locked = True
             conn.execution_options(isolation_level="SERIALIZABLE")
             with conn.begin():
                 return body(conn)
         finally:
-            if key is not None:
-                _autocommit(conn, "SELECT pg_advisory_unlock(:k)", key)
+            if locked:
+                try:
+                    released = _autocommit(conn, "SELECT pg_advisory_unlock(:k)", key)
+                    _autocommit(conn, "RESET lock_timeout")
+                except BaseException:
+                    released = False
+                if not released:
+                    # Never hand a connection that may still hold the scope lock back to the
+                    # pool: its reset does not release session-level advisory locks.
+                    conn.invalidate()
 
 
-def _autocommit(conn: Connection, statement: str, key: int) -> None:
-    # SQLAlchemy autobegins even under AUTOCOMMIT; commit() closes that bookkeeping so the
-    # connection's isolation level can change for the next transaction.
+def _autocommit(conn: Connection, statement: str, key: int | None = None) -> object:
+    """Run one statement outside any transaction; return its first value (or None).
+    SQLAlchemy autobegins even under AUTOCOMMIT; commit() closes that bookkeeping so the
+    connection's isolation level can change for the next transaction."""
     conn.execution_options(isolation_level="AUTOCOMMIT")
-    conn.execute(sa.text(statement), {"k": key})
+    result = conn.execute(sa.text(statement), {} if key is None else {"k": key})
+    value = result.scalar() if result.returns_rows else None
     conn.commit()
+    return value
 
 
 def _sqlite_immediate(engine: Engine, body: Callable[[Connection], T]) -> T:

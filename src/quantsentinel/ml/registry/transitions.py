@@ -220,6 +220,7 @@ class Transitions:
             version = _locked_version(conn, version_id)
             _require(version, allowed_from, "promote")
             previous_id = _pointer(conn, version.type_id, version.tenant_key)
+            _require_same_champion(conn, version, previous_id)
             previous = _locked_version(conn, previous_id) if previous_id else None
             if previous is not None:
                 # Archive first: the partial unique index allows one 'champion' at a time.
@@ -330,6 +331,30 @@ class Transitions:
             if elapsed >= float(row["shadow_window_hours"]):
                 due.append(version)
         return due
+
+
+class ChampionChanged(InvalidTransition):
+    """The champion is no longer the one the candidate was evaluated (and shadowed) against."""
+
+
+def _require_same_champion(conn: Connection, version: VersionRecord, current: str | None) -> None:
+    """A candidate earns promotion by beating a specific champion; if an operator promoted or
+    rolled back since, that evidence no longer applies and the candidate must be re-evaluated."""
+    e = t.model_evaluations.c
+    evaluated_against = conn.execute(
+        sa.select(e.champion_version_id)
+        .where(e.candidate_version_id == version.version_id, e.passed.is_(True))
+        .order_by(e.id.desc())
+        .limit(1)
+    ).first()
+    if evaluated_against is None:
+        return  # never evaluated: only an operator's explicit promotion gets here
+    if evaluated_against[0] != current:
+        raise ChampionChanged(
+            f"{version.type_id} {version.semantic_version} ({version.scope}) was evaluated "
+            f"against champion {evaluated_against[0] or 'none'}, but the champion is now "
+            f"{current or 'none'}: re-evaluate it against the current champion"
+        )
 
 
 def _scope_name(scope: str) -> str:
