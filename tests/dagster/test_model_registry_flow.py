@@ -62,13 +62,11 @@ def test_retrain_to_champion_through_jobs_and_sensors(defs: dg.Definitions, qs_h
         (staged,) = registry.store.versions(TYPE_ID, tenant_id=None)
         assert staged.status == "staged" and staged.mlflow_version == "1"
 
-        tick = _tick(defs, instance, "staged_model_sensor")
-        (request,) = tick.run_requests
-        assert request.run_key == f"evaluate:{staged.version_id}"
-        assert not _tick(defs, instance, "staged_model_sensor", tick.cursor).run_requests
+        (request,) = _tick(defs, instance, "staged_model_sensor").run_requests
+        assert request.run_key == f"evaluate_model_job:{staged.version_id}:1"
 
         evaluation = defs.resolve_job_def("evaluate_model_job").execute_in_process(
-            instance=instance, run_config=request.run_config
+            instance=instance, run_config=request.run_config, tags=request.tags
         )
         assert evaluation.success
         assert registry.store.get_version(staged.version_id).status == "shadow"
@@ -78,9 +76,9 @@ def test_retrain_to_champion_through_jobs_and_sensors(defs: dg.Definitions, qs_h
             ModelType(**{**spec_type.__dict__, "contract": LENIENT, "shadow_window_hours": 0.0})
         )
         (conclude,) = _tick(defs, instance, "shadow_window_sensor").run_requests
-        assert conclude.run_key == f"conclude:{staged.version_id}"
+        assert conclude.run_key == f"conclude_shadow_job:{staged.version_id}:1"
         concluded = defs.resolve_job_def("conclude_shadow_job").execute_in_process(
-            instance=instance, run_config=conclude.run_config
+            instance=instance, run_config=conclude.run_config, tags=conclude.tags
         )
         assert concluded.success
         champion = registry.store.champion(TYPE_ID, None)
@@ -115,3 +113,28 @@ def test_a_failed_retrain_run_is_recorded_by_the_failure_sensor(defs, qs_home) -
     assert len(attempts) == 1
     assert attempts[0]["dagster_run_id"] == result.run_id
     assert attempts[0]["error_type"] == "RunFailure"
+
+
+def test_a_failed_evaluation_is_retried_not_stuck(
+    defs: dg.Definitions, qs_home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import quantsentinel.sensors.models as sensors
+
+    with dg.instance_for_test(temp_dir=str(qs_home.dagster_home)) as instance:
+        retrain_config = {"ops": {TYPE_ID: {"config": {"end_date": "2025-09-30"}}}}
+        assert (
+            defs.resolve_job_def(f"retrain_{TYPE_ID}")
+            .execute_in_process(instance=instance, run_config=retrain_config)
+            .success
+        )
+        (first,) = _tick(defs, instance, "staged_model_sensor").run_requests
+        # The evaluation run fails (here: a broken config stands in for MLflow being down).
+        broken = {"ops": {"evaluate_staged_version": {"config": {"version_id": "no-such-id"}}}}
+        failed = defs.resolve_job_def("evaluate_model_job").execute_in_process(
+            instance=instance, run_config=broken, tags=first.tags, raise_on_error=False
+        )
+        assert not failed.success
+        assert not _tick(defs, instance, "staged_model_sensor").run_requests  # backing off
+        monkeypatch.setattr(sensors, "RETRY_BACKOFF_SECONDS", 0.0)
+        (second,) = _tick(defs, instance, "staged_model_sensor").run_requests
+        assert second.run_key.endswith(":2")

@@ -20,11 +20,17 @@ class RegistryResource(dg.ConfigurableResource):
 
     def store(self):
         """The production tables alone: what sensors read, without MLflow or model libraries."""
-        from quantsentinel.db import engine_for, migrate
-        from quantsentinel.ml.registry.store import RegistryStore
+        return _store(self.database_url)
 
-        migrate(self.database_url)
-        return RegistryStore(engine_for(self.database_url))
+
+@lru_cache(maxsize=4)
+def _store(database_url: str):
+    # Migrated once per process, not on every sensor tick.
+    from quantsentinel.db import engine_for, migrate
+    from quantsentinel.ml.registry.store import RegistryStore
+
+    migrate(database_url)
+    return RegistryStore(engine_for(database_url))
 
 
 @lru_cache(maxsize=4)

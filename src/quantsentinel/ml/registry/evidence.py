@@ -103,3 +103,16 @@ class EvidenceMixin:
                 .order_by(f.id.desc())
             ).mappings()
             return [dict(r) for r in rows]
+
+    def failed_attempt_for_run(self, dagster_run_id: str) -> dict | None:
+        """The failure recorded for a Dagster run, whichever tenant it trained."""
+        f = t.failed_training_attempts.c
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(t.failed_training_attempts).where(f.dagster_run_id == dagster_run_id)
+                )
+                .mappings()
+                .first()
+            )
+            return dict(row) if row else None

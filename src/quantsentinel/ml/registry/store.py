@@ -134,6 +134,15 @@ def audit(
     )
 
 
+def _dialect_insert(engine: Engine):
+    # ON CONFLICT is spelled the same on both backends but lives in each dialect's module.
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 class RegistryStore(EvidenceMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -190,27 +199,20 @@ class RegistryStore(EvidenceMixin):
         location: str | None = None,
         description: str = "",
     ) -> None:
-        """Idempotent: the same data version recorded twice is one row."""
+        """Idempotent, also under concurrent retrains: the same data version is one row."""
+        insert = _dialect_insert(self.engine)(t.training_data_versions).values(
+            data_version=data_version,
+            type_id=type_id,
+            start_date=start_date,
+            end_date=end_date,
+            row_count=row_count,
+            sha256=sha256,
+            location=location,
+            description=description,
+            created_at=now(),
+        )
         with self.engine.begin() as conn:
-            exists = conn.execute(
-                sa.select(t.training_data_versions.c.data_version).where(
-                    t.training_data_versions.c.data_version == data_version
-                )
-            ).first()
-            if exists is None:
-                conn.execute(
-                    t.training_data_versions.insert().values(
-                        data_version=data_version,
-                        type_id=type_id,
-                        start_date=start_date,
-                        end_date=end_date,
-                        row_count=row_count,
-                        sha256=sha256,
-                        location=location,
-                        description=description,
-                        created_at=now(),
-                    )
-                )
+            conn.execute(insert.on_conflict_do_nothing(index_elements=["data_version"]))
 
     # --- versions -------------------------------------------------------------------------
     def register_version(
@@ -399,6 +401,19 @@ class RegistryStore(EvidenceMixin):
         )
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    def versions_in_status(self, status: str, limit: int = 200) -> list[VersionRecord]:
+        """Every scope's versions in `status`, oldest first. A system view for the registry's own
+        sensors, never for a tenant-facing answer."""
+        c = t.model_versions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.model_versions)
+                .where(c.status == status)
+                .order_by(c.created_at)
+                .limit(limit)
+            ).mappings()
+            return [VersionRecord.from_row(r) for r in rows]
 
     def transitions_since(self, after_id: int, to_status: str, limit: int = 200) -> list[dict]:
         """Audit rows entering `to_status` with id > after_id: the cursor sensors walk."""
