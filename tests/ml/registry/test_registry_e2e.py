@@ -162,7 +162,13 @@ def test_a_stale_champion_is_not_served(registry: ModelRegistry, data) -> None:
     registry.conclude_shadow(first.version_id)
     champion = registry.store.champion(direction.TYPE_ID, None)
     assert not registry.is_stale(champion)
-    assert registry.is_stale(champion, at=champion.created_at + timedelta(hours=2 * 168 + 1))
+    fresh_until = champion.created_at + timedelta(hours=2 * 168)
+    assert registry.load_champion(direction.TYPE_ID, None, at=fresh_until) is not None
+    assert registry.is_stale(champion, at=fresh_until + timedelta(hours=1))
+    # Past 2x the retrain cadence the champion is not served: the caller's baseline answers.
+    assert (
+        registry.load_champion(direction.TYPE_ID, None, at=fresh_until + timedelta(hours=1)) is None
+    )
 
 
 def test_the_production_contract_refuses_a_coin_flip(registry: ModelRegistry, data) -> None:

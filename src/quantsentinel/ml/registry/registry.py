@@ -270,11 +270,14 @@ class ModelRegistry:
         )
 
     # --- serving ----------------------------------------------------------------------------
-    def load_champion(self, type_id: str, tenant_id: str | None) -> LoadedModel | None:
+    def load_champion(
+        self, type_id: str, tenant_id: str | None, *, at: datetime | None = None
+    ) -> LoadedModel | None:
         """The champion for (type, tenant) - the tenant's, else the global one - with its
-        artifact verified; None when there is none or it is stale (the baseline answers)."""
+        artifact verified; None when there is none or it is stale at `at` (default: now), and
+        the rule baseline answers instead."""
         version = self.store.champion(type_id, tenant_id)
-        if version is None or self.is_stale(version):
+        if version is None or self.is_stale(version, at):
             return None
         return LoadedModel(version, self._load(version))
 
