@@ -115,14 +115,23 @@ class VersionConfig(dg.Config):
     version_id: str
 
 
+def _version_context(registry: RegistryResource, version_id: str):
+    """The registry, the version, its model recipe and the data window it was trained on."""
+    reg = registry.registry()
+    version = reg.store.get_version(version_id)
+    return (
+        reg,
+        version,
+        model_specs()[version.type_id],
+        TrainingWindow.parse(version.training_data_version),
+    )
+
+
 @dg.op(description="Paired evaluation of a staged version against its scope's champion.")
 def evaluate_staged_version(
     context: dg.OpExecutionContext, config: VersionConfig, registry: RegistryResource
 ) -> None:
-    reg = registry.registry()
-    version = reg.store.get_version(config.version_id)
-    spec = model_specs()[version.type_id]
-    window = TrainingWindow.parse(version.training_data_version)
+    reg, version, spec, window = _version_context(registry, config.version_id)
     decided = reg.evaluate(
         version.version_id, lambda model: spec.evaluate(model, window),
         slice_id=f"{window.holdout_start}..{window.holdout_end}", actor=f"run:{context.run_id}",
@@ -142,10 +151,7 @@ def evaluate_staged_version(
 def conclude_shadow_version(
     context: dg.OpExecutionContext, config: VersionConfig, registry: RegistryResource
 ) -> None:
-    reg = registry.registry()
-    version = reg.store.get_version(config.version_id)
-    spec = model_specs()[version.type_id]
-    window = TrainingWindow.parse(version.training_data_version)
+    reg, version, spec, window = _version_context(registry, config.version_id)
     # The shadow's "live" inputs: the days after the held-out slice, which neither model saw.
     live_end = window.holdout_end + timedelta(days=LIVE_DAYS)
     candidate = spec.score_live(reg._load(version), window.holdout_end, live_end)

@@ -108,10 +108,8 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def audit(
     conn: Connection,
-    version: VersionRecord | None,
+    version: VersionRecord,
     *,
-    type_id: str,
-    scope_key: str,
     from_status: str | None,
     to_status: str,
     actor: str,
@@ -121,9 +119,9 @@ def audit(
     """One row per transition: who moved which version from what to what, and why."""
     conn.execute(
         t.model_promotions.insert().values(
-            type_id=type_id,
-            tenant_key=scope_key,
-            version_id=version.version_id if version else None,
+            type_id=version.type_id,
+            tenant_key=version.tenant_key,
+            version_id=version.version_id,
             from_status=from_status,
             to_status=to_status,
             actor=actor,
@@ -284,8 +282,6 @@ class RegistryStore(EvidenceMixin):
                 audit(
                     conn,
                     record,
-                    type_id=type_id,
-                    scope_key=scope,
                     from_status=None,
                     to_status="staged",
                     actor=actor,

@@ -142,8 +142,6 @@ class Transitions:
             audit(
                 conn,
                 version,
-                type_id=version.type_id,
-                scope_key=version.tenant_key,
                 from_status="staged",
                 to_status=target,
                 actor=actor,
@@ -166,8 +164,6 @@ class Transitions:
             audit(
                 conn,
                 version,
-                type_id=version.type_id,
-                scope_key=version.tenant_key,
                 from_status="evaluated",
                 to_status="shadow",
                 actor=actor,
@@ -192,8 +188,6 @@ class Transitions:
             audit(
                 conn,
                 version,
-                type_id=version.type_id,
-                scope_key=version.tenant_key,
                 from_status=version.status,
                 to_status="rejected",
                 actor=actor,
@@ -228,8 +222,6 @@ class Transitions:
                 audit(
                     conn,
                     previous,
-                    type_id=version.type_id,
-                    scope_key=version.tenant_key,
                     from_status="champion",
                     to_status="archived",
                     actor=actor,
@@ -244,8 +236,6 @@ class Transitions:
             audit(
                 conn,
                 version,
-                type_id=version.type_id,
-                scope_key=version.tenant_key,
                 from_status=version.status,
                 to_status="champion",
                 actor=actor,
@@ -289,8 +279,6 @@ class Transitions:
             audit(
                 conn,
                 current,
-                type_id=type_id,
-                scope_key=scope,
                 from_status="champion",
                 to_status="rolled_back",
                 actor=actor,
@@ -299,8 +287,6 @@ class Transitions:
             audit(
                 conn,
                 target,
-                type_id=type_id,
-                scope_key=scope,
                 from_status=target.status,
                 to_status="champion",
                 actor=actor,
