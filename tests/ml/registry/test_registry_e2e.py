@@ -185,3 +185,35 @@ def test_the_production_contract_refuses_a_coin_flip(registry: ModelRegistry, da
     assert decided.status == "rejected"
     assert evaluation["verdict"]["blocked_by"].startswith("floor:")
     assert "fails" in evaluation["verdict"]["reason"]
+
+
+def test_figures_and_tables_of_a_training_land_in_its_mlflow_run(
+    registry: ModelRegistry, data
+) -> None:
+    import dataclasses
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    train, _ = data
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1, 0])
+    folds = train.head(3)[direction.FEATURES]
+
+    def train_fn():
+        output = direction.train_direction(train, seed=3)
+        return dataclasses.replace(output, figures={"roc": figure}, tables={"folds": folds})
+
+    version = registry.train(direction.TYPE_ID, None, train_fn, data_version="sim-plots")
+    client = registry.tracker._client
+    plots = [f.path for f in client.list_artifacts(version.mlflow_run_id, "plots")]
+    tables = [f.path for f in client.list_artifacts(version.mlflow_run_id, "tables")]
+    assert plots == ["plots/roc.png"] and tables == ["tables/folds.csv"]
+    local = client.download_artifacts(version.mlflow_run_id, "tables/folds.csv", str(Path(
+        registry.artifact_root)))  # fmt: skip
+    assert Path(local).read_text().splitlines()[0].split(",")[1:] == list(folds.columns)
+    png = client.download_artifacts(version.mlflow_run_id, "plots/roc.png", str(Path(
+        registry.artifact_root)))  # fmt: skip
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -49,6 +49,10 @@ class TrainingOutput:
     validation_metrics: Mapping[str, float] = field(default_factory=dict)
     feature_set: list[str] | None = None
     input_example: Any = None  # a small pandas DataFrame: MLflow's input example and signature
+    # What a person opens in the MLflow run: matplotlib figures (logged as plots/<name>.png) and
+    # DataFrames (tables/<name>.csv), e.g. forecast vs realized or the CV folds behind a metric.
+    figures: Mapping[str, Any] = field(default_factory=dict)
+    tables: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,14 +132,15 @@ class ModelRegistry:
             commit, branch = git_revision(self.repo)
             mlflow_fields = {}
             if self.tracker is not None:
-                record = self.tracker.log_training(
+                record = self._log_training(
+                    output,
                     type_id=type_id, tenant_id=tenant_id, semantic_version=semver,
                     params=output.hyperparameters,
                     metrics={**_prefixed("train", output.train_metrics),
                              **_prefixed("val", output.validation_metrics)},
                     artifact_path=ref.path, framework=model_type.framework, sha256=ref.sha256,
                     code_git_commit=commit, code_git_branch=branch,
-                    training_data_version=data_version, input_example=output.input_example,
+                    training_data_version=data_version,
                 )  # fmt: skip
                 mlflow_fields = {
                     "mlflow_model_name": record.model_name,
@@ -152,6 +157,22 @@ class ModelRegistry:
                 train_metrics=output.train_metrics, validation_metrics=output.validation_metrics,
                 parent_version_id=parent_version_id, **mlflow_fields,
             )  # fmt: skip
+
+    def _log_training(self, output: TrainingOutput, **fields: Any) -> Any:
+        """MLflow run for one training, with the output's figures and tables as run artifacts."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            extras: dict[str, Path] = {}
+            for name, figure in output.figures.items():
+                extras[f"plots/{name}.png"] = path = Path(tmp) / f"plot-{name}.png"
+                figure.savefig(path, dpi=110, bbox_inches="tight")
+            for name, table in output.tables.items():
+                extras[f"tables/{name}.csv"] = path = Path(tmp) / f"table-{name}.csv"
+                table.to_csv(path)
+            return self.tracker.log_training(
+                **fields, input_example=output.input_example, extra_artifacts=extras
+            )
 
     def _record_failure(self, type_id, tenant_id, exc, data_version, holder) -> None:
         partial = getattr(exc, "partial_metrics", None) or {}
