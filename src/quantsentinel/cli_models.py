@@ -164,7 +164,7 @@ def cmd_retrain(registry, args: argparse.Namespace) -> int:
     from datetime import date, datetime, timedelta
 
     from quantsentinel.market.schema import MARKET_TZ
-    from quantsentinel.ml.models.catalog import TrainingWindow, model_specs
+    from quantsentinel.ml.models.catalog import model_specs
     from quantsentinel.ml.registry.locks import LockHeld
 
     specs = model_specs()
@@ -174,9 +174,7 @@ def cmd_retrain(registry, args: argparse.Namespace) -> int:
     spec = specs[args.type]
     registry.define_type(spec.model_type)
     yesterday = datetime.now(MARKET_TZ).date() - timedelta(days=1)
-    window = TrainingWindow.ending(
-        date.fromisoformat(args.end_date) if args.end_date else yesterday
-    )
+    window = spec.window_ending(date.fromisoformat(args.end_date) if args.end_date else yesterday)
     registry.store.record_training_data(
         window.data_version, args.type, start_date=window.train_start,
         end_date=window.holdout_start,

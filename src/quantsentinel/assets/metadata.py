@@ -49,9 +49,16 @@ def smile_plot_md(smile: pd.DataFrame, title: str) -> dg.MetadataValue:
     ax.set_ylabel("implied vol (%)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
+    return figure_md(fig, "smile")
+
+
+def figure_md(fig, alt: str) -> dg.MetadataValue:
+    """Any matplotlib figure as an inline PNG in Markdown metadata (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
     encoded = base64.b64encode(buffer.getvalue()).decode()
-    return dg.MetadataValue.md(f"![smile](data:image/png;base64,{encoded})")
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")

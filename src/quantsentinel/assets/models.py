@@ -48,7 +48,7 @@ def build_training_asset(spec: ModelSpec) -> dg.AssetsDefinition:
         reg = registry.registry()
         reg.define_type(spec.model_type)
         end = date.fromisoformat(config.end_date) if config.end_date else _yesterday()
-        window = TrainingWindow.ending(end)
+        window = spec.window_ending(end)
         reg.store.record_training_data(
             window.data_version, type_id, start_date=window.train_start,
             end_date=window.holdout_start, description="simulated features (train slice)",

@@ -14,6 +14,8 @@ PER_UNDERLYING_MARKET = dg.AssetSelection.assets(
     "realized_vol",
     "iv_surface",
     "chain_analytics",
+    "implied_distribution",
+    "vol_forecasts",
 )
 CHAIN_PATH = dg.AssetSelection.assets(
     "raw_chain_snapshots",
@@ -21,6 +23,7 @@ CHAIN_PATH = dg.AssetSelection.assets(
     "quarantined_snapshots",
     "iv_surface",
     "chain_analytics",
+    "implied_distribution",
 )
 
 market_job = dg.define_asset_job(
@@ -28,7 +31,7 @@ market_job = dg.define_asset_job(
     selection=PER_UNDERLYING_MARKET,
     executor_def=dg.in_process_executor,
     description="One trading day of one underlying: chains landed, validated, quarantined, "
-    "bars, realized vol, IV surface and chain analytics.",
+    "bars, realized vol and its forecasts, IV surface, chain analytics and implied densities.",
 )
 
 market_daily_job = dg.define_asset_job(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from quantsentinel.ml.registry.registry import EvaluationOutput, TrainingOutput
@@ -51,6 +52,13 @@ class ModelSpec:
     # Scores the model on inputs after the held-out slice (the shadow phase's live inputs):
     # {input_ref: prediction}.
     score_live: Callable[[Any, date, date], dict[str, float]]
+    # Calendar days of training data and of the held-out slice (TrainingWindow.ending).
+    train_days: int = 400
+    holdout_days: int = 60
+
+    def window_ending(self, end: date) -> TrainingWindow:
+        days = {"train_days": self.train_days, "holdout_days": self.holdout_days}
+        return TrainingWindow.ending(end, **days)
 
 
 def _direction_spec() -> ModelSpec:
@@ -91,6 +99,55 @@ def _direction_spec() -> ModelSpec:
     )
 
 
+def _vol_forecaster_spec() -> ModelSpec:
+    from quantsentinel.ml.models import vol_forecaster as vf
+
+    def dataset(start: date, end: date) -> dict:
+        return _simulated_vol_data(tuple(vf.DEFAULT_PARAMS["universe"]), start, end)
+
+    def train(window: TrainingWindow, params: dict[str, Any], seed: int) -> TrainingOutput:
+        # Deterministic (no seed): OLS and maximum likelihood have no randomness to seed.
+        return vf.train_vol_forecaster(dataset(window.train_start, window.holdout_start), params)
+
+    def evaluate(model: Any, window: TrainingWindow) -> EvaluationOutput:
+        data = dataset(window.train_start, window.holdout_end)
+        return vf.evaluate_vol_forecaster(model, data, window.holdout_start)
+
+    def score_live(model: Any, start: date, end: date) -> dict[str, float]:
+        # The forecaster needs a year of history behind the first live origin.
+        return vf.score_live_vol(model, dataset(start - timedelta(days=450), end), start)
+
+    return ModelSpec(
+        model_type=ModelType(
+            vf.TYPE_ID,
+            "json",
+            retrain_cadence_hours=7 * 24,
+            contract=vf.CONTRACT,
+            shadow_window_hours=48,
+            description="Realized-variance forecasts 1/5/22 days ahead: HAR (best jump "
+            "treatment) + GARCH (best kind) per index, QLIKE-weighted ensemble.",
+        ),
+        retrain_cron="30 18 * * 5",  # Fridays after the close, after the direction model
+        train=train,
+        evaluate=evaluate,
+        score_live=score_live,
+        # GARCH needs ~500 trading days of rolling window plus an out-of-sample stretch to
+        # choose treatments on; 120 held-out days leave ~60 origins with an observed 22-day target.
+        train_days=1100,
+        holdout_days=120,
+    )
+
+
+@lru_cache(maxsize=8)
+def _simulated_vol_data(universe: tuple[str, ...], start: date, end: date) -> dict:
+    # Train, evaluate and shadow runs of one version rebuild overlapping spans; simulating and
+    # measuring ~750 days of 1-minute bars per index takes seconds, so a process keeps them.
+    from quantsentinel.market.simulator import MarketSimulator
+    from quantsentinel.ml.models.vol_forecaster import vol_dataset
+
+    return vol_dataset(MarketSimulator(), universe, start, end)
+
+
 def model_specs() -> dict[str, ModelSpec]:
-    specs = [_direction_spec()]
+    specs = [_direction_spec(), _vol_forecaster_spec()]
     return {spec.model_type.type_id: spec for spec in specs}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -316,6 +317,38 @@ class ModelTracker:
             model_name, f"runs:/{run_id}/{_MODEL_DIR}", run_id=run_id, tags=dict(tags)
         )
         return str(version.version)
+
+    def log_report(
+        self,
+        experiment: str,
+        run_name: str,
+        *,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        extra_artifacts: Mapping[str, Path] = _NO_EXTRAS,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """A finished run that is not a training (an evaluation report, a backtest) in the
+        experiment `qs/<experiment>`; returns its run id. Non-finite metrics are skipped (MLflow
+        stores NaN, but a NaN score reads as a number in the UI's comparisons)."""
+        commit, branch = git_revision()
+        run_tags = {**(tags or {}), "mlflow.source.git.commit": commit,
+                    "mlflow.source.git.branch": branch}  # fmt: skip
+        _check_id("experiment", experiment)
+        experiment_id = self._experiment_id(experiment)
+        run_id = self._client.create_run(
+            experiment_id, tags=run_tags, run_name=run_name
+        ).info.run_id
+        try:
+            finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
+            self._log_values(run_id, params, finite)
+            for dest, local in extra_artifacts.items():
+                self._log_extra(run_id, dest, Path(local))
+            self._client.set_terminated(run_id, status="FINISHED")
+        except BaseException as exc:
+            self._fail_run(run_id, exc)
+            raise
+        return run_id
 
     def log_failed_training(
         self,

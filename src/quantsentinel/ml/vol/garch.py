@@ -257,3 +257,33 @@ def select_garch_kind(
             table.loc[k, h] = qlike(frame["__target"], frame[k])
     best = str(table[select_on].idxmin())
     return best, table
+
+
+def filtered_forecasts(
+    returns: pd.Series,
+    kind: GarchKind,
+    params: pd.Series,
+    *,
+    dist: str = "t",
+    horizons: Iterable[int] = DEFAULT_HORIZONS,
+    last: int | None = None,
+) -> pd.DataFrame:
+    """Forecasts from fixed (already estimated) parameters at every origin of ``returns``.
+
+    This is how a registered GARCH serves: its parameters are frozen at training time and the
+    conditional variance is filtered through the returns seen since, one analytic forecast per
+    origin (row t uses returns up to and including t). ``last`` keeps only the last ``last``
+    origins (the filter still runs over the whole series, so the early ones only warm it up).
+    EGARCH is refused here: its multi-step forecast needs simulation per origin, too slow to
+    serve on every partition, and ``select_garch_kind`` only chooses among analytic kinds.
+    """
+    if kind not in ("garch", "gjr"):
+        raise ValueError(f"filtered_forecasts serves analytic kinds garch/gjr, not {kind!r}")
+    horizons = tuple(int(h) for h in horizons)
+    r = _validate(returns, 2)
+    fixed = _model(r * SCALE, kind, dist).fix(params)
+    start = 0 if last is None else max(0, len(r) - last)
+    fc = fixed.forecast(horizon=max(horizons), start=start, method="analytic", reindex=False)
+    cum = np.cumsum(fc.variance.to_numpy() / SCALE**2, axis=1)
+    values = np.column_stack([cum[:, h - 1] / h for h in horizons])
+    return pd.DataFrame(values, index=r.index[start:], columns=list(horizons))
