@@ -62,6 +62,8 @@ def test_market_job_materializes_the_graph_from_the_simulator(
         "realized_vol",
         "iv_surface",
         "chain_analytics",
+        "implied_distribution",
+        "vol_forecasts",
     }
     assert mats["chain_snapshots"]["snapshots"] == 75  # 09:15 .. 15:25 every 5 minutes
     assert mats["quarantined_snapshots"]["quarantined"] == 0
@@ -69,7 +71,37 @@ def test_market_job_materializes_the_graph_from_the_simulator(
     assert "data:image/png;base64," in mats["iv_surface"]["smile_nearest_expiry"]
 
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"tabular_expectations": True, "no_static_arbitrage": True}
+    assert checks == {
+        "tabular_expectations": True,
+        "no_static_arbitrage": True,
+        "densities_published": True,
+        "forecast_published": True,
+    }
+
+    # Without a vol_forecaster champion the documented baseline answers, saying why.
+    vol = mats["vol_forecasts"]
+    assert (vol["source"], vol["fallback_reason"]) == ("baseline", "no_champion")
+    forecasts = pd.read_parquet(
+        qs_home.data_dir / "vol_forecasts" / DAY.isoformat() / "NIFTY.parquet"
+    )
+    assert list(forecasts["horizon"]) == [1, 5, 22]
+    assert forecasts["variance"].gt(0).all() and forecasts["variance"].nunique() == 1
+    # The last snapshot's expiries each get a density with its grid, moments and crash odds.
+    densities = pd.read_parquet(
+        qs_home.data_dir / "implied_distribution" / DAY.isoformat() / "NIFTY.parquet"
+    )
+    assert densities["snapshot_id"].nunique() == 1
+    # DAY is an expiry day: at 15:25 the expiring weekly has too few live strikes for a density.
+    refused = densities[~densities["published"]]
+    assert list(refused["reason"]) == ["too_few_strikes"]
+    assert refused["grid_strike"].isna().all() and refused["mean"].isna().all()
+    published = densities[densities["published"]]
+    assert mats["implied_distribution"]["published"] == len(published) >= 2
+    for row in published.itertuples():
+        strikes, density = row.grid_strike, row.grid_density
+        assert abs(float(pd.Series(density).sum() * (strikes[1] - strikes[0])) - 1.0) < 0.02
+        assert abs(row.mean / row.forward - 1.0) < 0.01 and 0.0 <= row.crash_probability < 0.5
+    assert "data:image/png;base64," in mats["implied_distribution"]["density_nearest_expiry"]
 
     stored = pd.read_parquet(
         qs_home.data_dir / "chain_snapshots" / DAY.isoformat() / "NIFTY.parquet"

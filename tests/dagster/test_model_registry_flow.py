@@ -86,8 +86,12 @@ def test_retrain_to_champion_through_jobs_and_sensors(defs: dg.Definitions, qs_h
         assert registry.tracker.aliases(champion.mlflow_model_name) == {"champion": "1"}
 
         health = defs.resolve_job_def("model_health_job").execute_in_process(instance=instance)
-        (check,) = health.get_asset_check_evaluations()
+        checks = {c.asset_key.to_user_string(): c for c in health.get_asset_check_evaluations()}
+        assert set(checks) == set(model_specs())  # every model type's freshness, each run
+        check = checks[TYPE_ID]
         assert check.check_name == "champion_fresh" and check.passed
+        # Types without a champion warn: their baseline answers.
+        assert not any(c.passed for t, c in checks.items() if t != TYPE_ID)
 
 
 def test_a_failed_retrain_run_is_recorded_by_the_failure_sensor(defs, qs_home) -> None:

@@ -11,92 +11,21 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from scipy.stats import norm
 
 from quantsentinel.market.pricing import black76_price
-from quantsentinel.ml.density import DensityError, ImpliedDensity, implied_density
+from quantsentinel.ml.density import DensityError, implied_density
+from quantsentinel.ml.density.synthetic import DEFAULT_SIGMA as SIGMA
+from quantsentinel.ml.density.synthetic import DEFAULT_SPEC, NSE_TICK, lognormal_chain, merton_chain
+from quantsentinel.ml.density.synthetic import density_errors as errors
+from quantsentinel.ml.density.synthetic import recover_density as recover
 
-F, T, RATE, SIGMA, TICK = 24_000.0, 30 / 365, 0.065, 0.15, 0.05
-STRIKES = np.arange(20_000.0, 28_001.0, 50.0)
-Pdf = Callable[[np.ndarray], np.ndarray]
-
-
-def lognormal_pdf(x: np.ndarray, fwd: float, sigma: float) -> np.ndarray:
-    """Density of S_T when ln S_T ~ N(ln fwd - σ²T/2, σ²T)."""
-    v = sigma * math.sqrt(T)
-    return norm.pdf((np.log(x / fwd) + 0.5 * v * v) / v) / (x * v)
-
-
-def merton_chain(
-    lam: float = 3.0, mu_j: float = -0.04, delta_j: float = 0.05, sigma: float = 0.12
-) -> tuple[np.ndarray, np.ndarray, Pdf]:
-    """Merton (1976) jump-diffusion on the forward: prices and density as Poisson mixtures.
-
-    Given n jumps, ln S_T is normal with total variance σ²T + nδ², i.e. Black-76 with
-    σ_n² = σ² + nδ²/T on the forward F_n = F exp(-λκT + nμ_J + nδ²/2), κ = e^{μ_J + δ²/2} - 1;
-    weighting by P(N = n) = e^{-λT}(λT)^n/n! gives both the price and the density exactly.
-    """
-    kappa = math.exp(mu_j + 0.5 * delta_j**2) - 1.0
-    parts = []
-    for n in range(40):
-        weight = math.exp(-lam * T) * (lam * T) ** n / math.factorial(n)
-        sigma_n = math.sqrt(sigma**2 + n * delta_j**2 / T)
-        fwd_n = F * math.exp(-lam * kappa * T + n * mu_j + 0.5 * n * delta_j**2)
-        parts.append((weight, fwd_n, sigma_n))
-    calls = sum(w * black76_price(f, STRIKES, T, s, True, RATE) for w, f, s in parts)
-    puts = sum(w * black76_price(f, STRIKES, T, s, False, RATE) for w, f, s in parts)
-
-    def pdf(x: np.ndarray) -> np.ndarray:
-        return sum(w * lognormal_pdf(x, f, s) for w, f, s in parts)
-
-    return calls, puts, pdf
-
-
-def lognormal_chain() -> tuple[np.ndarray, np.ndarray, Pdf]:
-    calls = black76_price(F, STRIKES, T, SIGMA, True, RATE)
-    puts = black76_price(F, STRIKES, T, SIGMA, False, RATE)
-    return calls, puts, lambda x: lognormal_pdf(x, F, SIGMA)
-
-
-def quote(price: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Tick-rounded bid/ask around a noisy fair value; spreads widen quadratically in |k|."""
-    spread = np.maximum(TICK, 0.004 * price + 0.1 * (np.abs(np.log(STRIKES / F)) / 0.05) ** 2)
-    fair = price + rng.uniform(-0.3, 0.3, price.size) * spread
-    bid = np.maximum(np.floor((fair - spread / 2) / TICK) * TICK, 0.0)
-    ask = np.ceil((fair + spread / 2) / TICK) * TICK
-    return bid, ask, 0.5 * (bid + ask)
-
-
-def recover(calls: np.ndarray, puts: np.ndarray, seed: int) -> ImpliedDensity:
-    rng = np.random.default_rng(seed)
-    call_bid, call_ask, call_mid = quote(calls, rng)
-    put_bid, put_ask, put_mid = quote(puts, rng)
-    otm_call = STRIKES >= F
-    return implied_density(
-        STRIKES,
-        call_mid,
-        put_mid,
-        forward=F,
-        T=T,
-        rate=RATE,
-        bid=np.where(otm_call, call_bid, put_bid),
-        ask=np.where(otm_call, call_ask, put_ask),
-    )
-
-
-def errors(est: ImpliedDensity, pdf: Pdf) -> dict[str, float]:
-    """L1 against the true (unnormalised) density, and truncated-moment errors vs the truth."""
-    true = pdf(est.strikes)
-    truth = ImpliedDensity(est.strikes, true / np.trapezoid(true, est.strikes), F, T, 1.0)
-    m, mt = est.moments(), truth.moments()
-    return {
-        "l1": float(np.trapezoid(np.abs(est.density - true), est.strikes)),
-        "mean": abs(m["mean"] - mt["mean"]),
-        "variance": abs(m["variance"] / mt["variance"] - 1.0),
-        "skewness": abs(m["skewness"] - mt["skewness"]),
-        "kurtosis": abs(m["kurtosis"] - mt["kurtosis"]),
-        "true_skewness": mt["skewness"],
-    }
+F, T, RATE, TICK, STRIKES = (
+    DEFAULT_SPEC.forward,
+    DEFAULT_SPEC.T,
+    DEFAULT_SPEC.rate,
+    NSE_TICK,
+    DEFAULT_SPEC.strikes,
+)
 
 
 # Bounds per case: (L1, |Δmean| in points, relative variance error, |Δskew|, |Δkurtosis|).

@@ -52,7 +52,7 @@ def option_price(bid: pd.Series, ask: pd.Series, last: pd.Series) -> tuple[np.nd
     return price, source
 
 
-def _parity_forwards(legs: pd.DataFrame, rate: float, parity_strikes: int) -> pd.DataFrame:
+def parity_forwards(legs: pd.DataFrame, rate: float, parity_strikes: int) -> pd.DataFrame:
     """Per (snapshot_id, expiry): forward and its source. `legs` has price, T, spot, strike."""
     slices = legs.groupby(_SLICE, sort=False).agg(
         underlying=("underlying", "first"), ts=("ts", "first"), spot=("spot", "first"),
@@ -108,7 +108,7 @@ def iv_surface(
     legs["price"], legs["price_source"] = option_price(chain["bid"], chain["ask"], chain["last"])
     legs["T"] = np.asarray(year_fraction(chain["ts"], chain["expiry"]), dtype=float)
 
-    fwd = _parity_forwards(legs, rate, parity_strikes)
+    fwd = parity_forwards(legs, rate, parity_strikes)
     legs = legs.merge(fwd[[*_SLICE, "forward"]], on=_SLICE, how="left")
 
     # One solver call over every priced leg; the solver names every other failure itself.

@@ -74,6 +74,9 @@ class DensityReason:
     NEGATIVE_DENSITY = "negative_density"
     NO_FORWARD = "no_forward"
     BAD_INPUT = "bad_input"
+    # Set by `chain.chain_densities`, which sees a whole snapshot rather than one expiry:
+    EXPIRED = "expired"  # T <= 0 at the snapshot: the option has settled, nothing to recover
+    CALENDAR_ARBITRAGE = "calendar_arbitrage"  # inconsistent with another expiry (see chain.py)
 
 
 class DensityError(ValueError):

@@ -149,5 +149,7 @@ def _simulated_vol_data(universe: tuple[str, ...], start: date, end: date) -> di
 
 
 def model_specs() -> dict[str, ModelSpec]:
-    specs = [_direction_spec(), _vol_forecaster_spec()]
+    from quantsentinel.ml.models import iv_reversion
+
+    specs = [_direction_spec(), _vol_forecaster_spec(), iv_reversion.model_spec()]
     return {spec.model_type.type_id: spec for spec in specs}
