@@ -35,7 +35,7 @@ import pandas as pd
 
 from quantsentinel.market.calendar import year_fraction
 from quantsentinel.market.schema import CALL, PUT
-from quantsentinel.market.surface import parity_forwards, option_price
+from quantsentinel.market.surface import option_price, parity_forwards
 from quantsentinel.ml.density.breeden_litzenberger import (
     DensityError,
     DensityReason,
