@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
-from quantsentinel.assets import market, surface, volatility
+from quantsentinel.assets import evaluation, market, surface, volatility
 from quantsentinel.assets.models import (
     FRESHNESS_CHECKS,
     SPECS,
@@ -13,6 +13,7 @@ from quantsentinel.assets.models import (
 )
 from quantsentinel.orchestration.jobs import (
     chain_ingest_job,
+    evaluation_report_job,
     market_daily_job,
     market_job,
     model_health_job,
@@ -57,13 +58,13 @@ def build_definitions() -> dg.Definitions:
     retrain_jobs = {type_id: retrain_job(type_id) for type_id in SPECS}
     return dg.Definitions(
         assets=[
-            *dg.load_assets_from_modules([market, volatility, surface]),
+            *dg.load_assets_from_modules([market, volatility, surface, evaluation]),
             REJECTED_INPUTS,
             *TRAINING_ASSETS,
         ],
         asset_checks=FRESHNESS_CHECKS,
         jobs=[
-            market_job, market_daily_job, chain_ingest_job, model_health_job,
+            market_job, market_daily_job, chain_ingest_job, model_health_job, evaluation_report_job,
             evaluate_model_job, conclude_shadow_job, *retrain_jobs.values(),
         ],
         schedules=[

@@ -48,6 +48,16 @@ chain_ingest_job = dg.define_asset_job(
     description="Re-validate one partition after inbox files landed in it (sensor-launched).",
 )
 
+EVALUATION_REPORTS = ["vol_evaluation", "density_accuracy"]
+
+evaluation_report_job = dg.define_asset_job(
+    "evaluation_report_job",
+    selection=dg.AssetSelection.assets(*EVALUATION_REPORTS),
+    executor_def=dg.in_process_executor,
+    description="Research reports: volatility forecast evaluation (simulator and arch data) and "
+    "implied-density accuracy on known models; tables and plots in metadata and MLflow.",
+)
+
 
 def retrain_job(type_id: str) -> dg.UnresolvedAssetJobDefinition:
     """One retrain job per model type; tagged so the failure sensor knows which type failed."""

@@ -4,7 +4,12 @@ import dagster as dg
 from quantsentinel.assets.partitions import PARTITION_TAG, multi_key
 from quantsentinel.market.calendar import is_trading_day
 from quantsentinel.market.contracts import UNDERLYINGS
-from quantsentinel.orchestration.jobs import market_daily_job, market_job, model_health_job
+from quantsentinel.orchestration.jobs import (
+    evaluation_report_job,
+    market_daily_job,
+    market_job,
+    model_health_job,
+)
 
 
 @dg.schedule(
@@ -57,4 +62,16 @@ model_health_hourly = dg.ScheduleDefinition(
     description="Champion freshness of every model type, hourly.",
 )
 
-SCHEDULES = [market_after_close, market_daily_after_close, model_health_hourly]
+evaluation_reports_weekly = dg.ScheduleDefinition(
+    job=evaluation_report_job,
+    cron_schedule="0 20 * * 5",
+    execution_timezone="Asia/Kolkata",
+    description="Volatility evaluation and density accuracy reports, Fridays after the retrains.",
+)
+
+SCHEDULES = [
+    market_after_close,
+    market_daily_after_close,
+    model_health_hourly,
+    evaluation_reports_weekly,
+]
