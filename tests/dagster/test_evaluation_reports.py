@@ -45,3 +45,26 @@ def test_density_accuracy_report(defs: dg.Definitions, qs_home: Settings) -> Non
         "plots/density_heston.png", "plots/density_lognormal.png", "plots/density_merton.png",
         "tables/density_errors.csv", "tables/summary.csv",
     }  # fmt: skip
+
+
+def test_vol_evaluation_report(defs: dg.Definitions, qs_home: Settings) -> None:
+    config = {"sim_days": 330, "arch_datasets": "", "har_window": 150, "garch_window": 150,
+              "refit_every": 40}  # fmt: skip
+    meta = _run(defs, "vol_evaluation", config)
+    assert set(meta["chosen"]) == {"simulator_NIFTY"}
+    for model in ("ensemble", "har", "garch", "random_walk", "rolling_mean", "har_cj"):
+        assert f"| {model} |" in meta["evaluation"]
+    assert "data:image/png;base64," in meta["forecast_vs_realized_simulator_NIFTY"]
+    assert _artifacts(qs_home, meta["mlflow_run_id"]) == {
+        "plots/forecast_vs_realized_simulator_NIFTY.png", "tables/evaluation.csv",
+        "tables/treatments.csv", "tables/vix.csv",
+    }  # fmt: skip
+
+
+def test_vol_evaluation_refuses_an_unknown_dataset(defs: dg.Definitions) -> None:
+    job = defs.resolve_job_def("evaluation_report_job")
+    with dg.DagsterInstance.ephemeral() as instance, pytest.raises(ValueError, match="ftse"):
+        job.execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("vol_evaluation")],
+            run_config={"ops": {"vol_evaluation": {"config": {"arch_datasets": "sp500,ftse"}}}},
+        )  # fmt: skip

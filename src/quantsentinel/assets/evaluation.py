@@ -19,11 +19,11 @@ from quantsentinel.resources.registry import RegistryResource
 
 class VolEvaluationConfig(dg.Config):
     underlying: str = "NIFTY"
-    sim_start: str = "2022-01-03"  # simulated trading days from here...
-    sim_days: int = 900  # ...this many of them
+    sim_start: str = "2024-01-01"  # simulated trading days from here (calendar: 2024-2026)...
+    sim_days: int = 700  # ...this many of them
     arch_datasets: str = "sp500,nasdaq"  # comma-separated; "" for the simulator alone
-    har_window: int = 500
-    garch_window: int = 500
+    har_window: int = 250
+    garch_window: int = 250
     refit_every: int = 20
     log_to_mlflow: bool = True
 
@@ -113,7 +113,7 @@ def _log_report(
     metrics = {
         f"{row.dataset}.{row.model}.h{row.horizon}.{m}": getattr(row, m)
         for row in table.itertuples()
-        for m in ("qlike", "mse", "oos_r2")
+        for m in ("qlike", "mse", "oos_r2_rw", "oos_r2_mean")
     }
     with tempfile.TemporaryDirectory() as tmp:
         extras = {}

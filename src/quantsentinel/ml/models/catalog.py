@@ -131,9 +131,10 @@ def _vol_forecaster_spec() -> ModelSpec:
         train=train,
         evaluate=evaluate,
         score_live=score_live,
-        # GARCH needs ~500 trading days of rolling window plus an out-of-sample stretch to
-        # choose treatments on; 120 held-out days leave ~60 origins with an observed 22-day target.
-        train_days=1100,
+        # A trading year of rolling window plus an out-of-sample stretch to choose treatments
+        # on (the simulator's calendar starts in 2024); 120 held-out calendar days leave ~60
+        # origins with an observed 22-day target.
+        train_days=900,
         holdout_days=120,
     )
 

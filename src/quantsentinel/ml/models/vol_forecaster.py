@@ -38,8 +38,10 @@ from quantsentinel.ml.vol.losses import DEFAULT_HORIZONS, naive_forecasts
 TYPE_ID = "vol_forecaster"
 DEFAULT_PARAMS: dict[str, Any] = {
     "universe": ["NIFTY", "BANKNIFTY"],
-    "har_window": 500,
-    "garch_window": 500,
+    # The simulator's calendar covers 2024-2026 (~740 trading days): one trading year of rolling
+    # window leaves about a year of out-of-sample origins to choose treatments on.
+    "har_window": 250,
+    "garch_window": 250,
     "refit_every": 20,
     "ensemble_window": 60,
     "garch_dist": "t",
@@ -106,7 +108,7 @@ def train_vol_forecaster(
         per_underlying.append(_ensemble_metrics(evaluation.table))
     forecaster = VolForecaster(
         fits, horizons=DEFAULT_HORIZONS, ensemble_window=p["ensemble_window"],
-        meta={"universe": list(p["universe"])},
+        garch_level_window=p["garch_window"], meta={"universe": list(p["universe"])},
     )  # fmt: skip
     validation = {k: float(np.mean([m[k] for m in per_underlying])) for k in per_underlying[0]}
     train = {f"har_rsquared_{u}": f.har.rsquared for u, f in fits.items()}
@@ -133,7 +135,7 @@ def _ensemble_metrics(table: pd.DataFrame, model: str = "ensemble") -> dict[str,
         by_model = rows.set_index("model")
         out[f"qlike_h{h}"] = float(by_model.loc[model, "qlike"])
         out[f"mse_h{h}"] = float(by_model.loc[model, "mse"])
-        out[f"oos_r2_h{h}"] = float(by_model.loc[model, "oos_r2"])
+        out[f"oos_r2_h{h}"] = float(by_model.loc[model, "oos_r2_rw"])
         out[f"qlike_ratio_h{h}"] = out[f"qlike_h{h}"] / float(by_model.loc["rolling_mean", "qlike"])
     return out
 
@@ -144,7 +146,7 @@ def served_forecasts(
     """(ensemble, weights) the frozen forecaster serves at every origin from `start` on."""
     forecaster = VolForecaster.from_json(model)
     measures = _complete(measures)
-    n = int((pd.Index(measures.index) >= pd.Timestamp(start).date()).sum())
+    n = int((pd.to_datetime(measures.index) >= pd.Timestamp(start)).sum())
     combined, weights, _ = forecaster.forecast_frame(underlying, measures, last=n)
     return combined, weights
 
@@ -157,7 +159,7 @@ def evaluate_vol_forecaster(
     `data` spans the training slice too: the forecaster's lags and ensemble record need it.
     Only origins on or after `holdout_start` are scored, against targets inside the data.
     """
-    from quantsentinel.ml.vol.losses import evaluation_table
+    from quantsentinel.ml.vol.evaluation import score_table
 
     per_underlying, predictions = [], []
     for underlying in VolForecaster.from_json(model).fits:
@@ -166,7 +168,7 @@ def evaluate_vol_forecaster(
         rv = measures["realized_variance"]
         naive = naive_forecasts(rv, DEFAULT_HORIZONS, mean_window=BASELINE_WINDOW)
         forecasts = {"ensemble": combined.reindex(rv.index), **naive}
-        table = evaluation_table(forecasts, rv)
+        table = score_table(forecasts, rv)
         per_underlying.append(_ensemble_metrics(table))
         predictions.append(combined.to_numpy(dtype=float).ravel())
     metrics = {k: float(np.mean([m[k] for m in per_underlying])) for k in per_underlying[0]}

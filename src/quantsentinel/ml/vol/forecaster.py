@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from quantsentinel.ml.vol.ensemble import DEFAULT_FLOOR, DEFAULT_LAMBDA, ensemble_forecasts
+from quantsentinel.ml.vol.evaluation import session_share
 from quantsentinel.ml.vol.garch import MIN_OBS as GARCH_MIN_OBS
 from quantsentinel.ml.vol.garch import GarchError, filtered_forecasts
 from quantsentinel.ml.vol.har import RV_COLUMN, HARError, HARFit, HARSpec
@@ -73,7 +74,10 @@ class UnderlyingFit:
             },
             "treatment": self.treatment,
             "downweight": self.downweight,
+            # arch fixes parameters by position and the registry stores JSON with sorted keys,
+            # so the order is kept explicitly.
             "garch": {"kind": self.garch_kind, "dist": self.garch_dist,
+                      "param_names": [str(k) for k in self.garch_params.index],
                       "params": _floats(self.garch_params)},
         }  # fmt: skip
 
@@ -89,8 +93,8 @@ class UnderlyingFit:
             nobs=h["nobs"], spec=spec, sigma2=h["sigma2"],
         )  # fmt: skip
         g = d["garch"]
-        return cls(har, d["treatment"], d["downweight"], g["kind"], g["dist"],
-                   pd.Series(g["params"], dtype=float))  # fmt: skip
+        params = pd.Series({name: g["params"][name] for name in g["param_names"]}, dtype=float)
+        return cls(har, d["treatment"], d["downweight"], g["kind"], g["dist"], params)
 
 
 def _floats(series: pd.Series) -> dict[str, float]:
@@ -122,6 +126,9 @@ class VolForecaster:
     ensemble_window: int = 60
     ensemble_lambda: float = DEFAULT_LAMBDA
     ensemble_floor: float = DEFAULT_FLOOR
+    # GARCH forecasts close-to-close variance; it is put on the session-RV scale by the trailing
+    # sum(RV) / sum(r^2) over this many days, exactly as in `evaluation` (see its docstring).
+    garch_level_window: int = 250
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -131,6 +138,7 @@ class VolForecaster:
             "horizons": list(self.horizons),
             "ensemble": {"window": self.ensemble_window, "lambda": self.ensemble_lambda,
                          "floor": self.ensemble_floor},
+            "garch_level_window": self.garch_level_window,
             "fits": {u: fit.to_json() for u, fit in sorted(self.fits.items())},
             "meta": dict(self.meta),
         }  # fmt: skip
@@ -146,7 +154,8 @@ class VolForecaster:
         return cls(
             fits={u: UnderlyingFit.from_json(f) for u, f in d["fits"].items()},
             horizons=tuple(d["horizons"]), ensemble_window=e["window"],
-            ensemble_lambda=e["lambda"], ensemble_floor=e["floor"], meta=d.get("meta", {}),
+            ensemble_lambda=e["lambda"], ensemble_floor=e["floor"],
+            garch_level_window=d["garch_level_window"], meta=d.get("meta", {}),
         )  # fmt: skip
 
     @property
@@ -154,7 +163,8 @@ class VolForecaster:
         """Days of history `forecast` wants: the member record (window + longest horizon) on
         top of the longest HAR lag, and at least a GARCH warm-up year."""
         lag = max((f.har.spec.max_lag for f in self.fits.values()), default=22)
-        return max(GARCH_MIN_OBS, lag + self.ensemble_window + max(self.horizons) + 1)
+        record = self.ensemble_window + max(self.horizons) + 1
+        return max(GARCH_MIN_OBS, lag + record, self.garch_level_window + record)
 
     def member_forecasts(
         self, underlying: str, history: pd.DataFrame, last: int
@@ -174,7 +184,8 @@ class VolForecaster:
             returns, fit.garch_kind, fit.garch_params, dist=fit.garch_dist,
             horizons=self.horizons, last=last,
         )  # fmt: skip
-        return {"har": har, "garch": garch}
+        share = session_share(history[RV_COLUMN], returns, self.garch_level_window)
+        return {"har": har, "garch": garch.mul(share.iloc[-last:], axis=0)}
 
     def forecast_frame(
         self, underlying: str, history: pd.DataFrame, last: int = 1

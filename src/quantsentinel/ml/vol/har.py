@@ -18,6 +18,10 @@ with BV the bipower variation, and regresses on the partial averages of both:
     RV_t = b0 + sum_k bC_k C_t^(k) + sum_k bJ_k J_t^(k) + e_t
     log RV_t = b0 + sum_k bC_k log C_t^(k) + sum_k bJ_k log(1 + J_t^(k)) + e_t   (ABD's log form)
 
+with J in ABD's units, percent^2 (J / JUMP_UNIT). In decimal units (J ~ 1e-4) log(1 + J) ~ J is
+linear, the fitted bJ run to 1e3-1e4, and the log-form path simulation, which feeds simulated RV
+back into J, overflows; in percent^2 log(1 + J) compresses large jumps as ABD intend.
+
 ABD count only *significant* jumps; pass ``bv = bipower.where(jump_detected, rv)`` to get that
 (insignificant days then have J = 0 and C = RV). This is the "proper" treatment the seed's
 expiry-week down-weighting patch lacked; `fit_har(weights=...)` keeps down-weighting available
@@ -47,6 +51,7 @@ MIN_REGRESSION_OBS = 30  # on top of the longest lag: fewer leaves HAC errors me
 RV_COLUMN = "realized_variance"  # column names as produced by `realized_measures`
 BV_COLUMN = "bipower_variation"
 SIM_PATHS = 4000  # log-form h > 1 Monte Carlo: ~0.5% relative noise at h = 22
+JUMP_UNIT = 1e-4  # log-form jump regressors use J in percent^2 (ABD 2007); see docstring
 SIM_SEED = 20090101  # fixed so a forecast is a deterministic function of its inputs
 
 
@@ -131,8 +136,8 @@ def _components(rv: np.ndarray, bv: np.ndarray | None, spec: HARSpec) -> np.ndar
     if spec.form == "log":
         n_lag = len(spec.lags)
         x[:, :n_lag] = np.log(x[:, :n_lag])
-        # ABD's log(1 + J): J is often exactly 0, and for small J, log(1 + J) ~ J.
-        x[:, n_lag:] = np.log1p(x[:, n_lag:])
+        # ABD's log(1 + J), J in percent^2: J is often exactly 0, and log(1 + 0) = 0.
+        x[:, n_lag:] = np.log1p(x[:, n_lag:] / JUMP_UNIT)
     return x
 
 
@@ -189,7 +194,7 @@ class HARFit:
         if spec.form == "log":
             n_lag = len(spec.lags)
             x[:, :n_lag] = np.log(x[:, :n_lag])
-            x[:, n_lag:] = np.log1p(x[:, n_lag:])
+            x[:, n_lag:] = np.log1p(x[:, n_lag:] / JUMP_UNIT)
         return self.params["const"] + x @ self.params[spec.columns()].to_numpy()
 
     def forecast(self, history: pd.DataFrame, horizons: Sequence[int] = (1, 5, 22)) -> pd.DataFrame:
