@@ -33,6 +33,9 @@ bench: setup
 	$(BIN)/python benchmarks/bench_simulator.py
 	$(BIN)/python benchmarks/bench_demo.py
 	$(BIN)/python benchmarks/bench_registry.py
+	$(BIN)/python benchmarks/bench_vol.py
+	$(BIN)/python benchmarks/bench_density.py
+	$(BIN)/python benchmarks/bench_iv_reversion.py
 
 clean:
 	rm -rf .quantsentinel .pytest_cache .ruff_cache

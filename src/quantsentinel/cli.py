@@ -108,9 +108,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if workers == 1:
         outcomes = [_run_partition(t) for t in tasks]
     else:
-        # fork: workers inherit the imported modules and the environment; each opens its own
-        # connection to the instance (SQLite serialises concurrent writers with its own locks).
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        # forkserver: workers fork from a fresh single-threaded server that has imported the
+        # heavy modules once (so each worker starts warm) and has the exported environment.
+        # Plain fork from this process is unsafe once it has threads (a caller that already
+        # used MLflow or LightGBM's OpenMP pool): a child can inherit a held lock and hang.
+        # Each worker opens its own connection to the instance (SQLite serialises writers).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["quantsentinel.cli_warm"])
+        with context.Pool(workers) as pool:
             outcomes = pool.map(_run_partition, tasks, chunksize=1)
     elapsed = time.perf_counter() - started
 
