@@ -6,14 +6,13 @@ and a person opens them before trusting a retrained champion. Both are determini
 of their config (seeded simulator, fixed model parameters, data that ships with `arch`).
 """
 
-import tempfile
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 
 import dagster as dg
 from quantsentinel.assets.metadata import figure_md, table_md
+from quantsentinel.ml.registry.tracking import staged_artifacts
 from quantsentinel.resources.registry import RegistryResource
 
 
@@ -115,14 +114,9 @@ def _log_report(
         for row in table.itertuples()
         for m in ("qlike", "mse", "oos_r2_rw", "oos_r2_mean")
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        extras = {}
-        for name, frame in {"evaluation": table, "treatments": treatment_table, "vix": vix}.items():
-            extras[f"tables/{name}.csv"] = path = Path(tmp) / f"{name}.csv"
-            frame.to_csv(path, index=False)
-        for name, fig in figures.items():
-            extras[f"plots/forecast_vs_realized_{name}.png"] = path = Path(tmp) / f"{name}.png"
-            fig.savefig(path, dpi=110, bbox_inches="tight")
+    tables = {"evaluation": table, "treatments": treatment_table, "vix": vix}
+    plots = {f"forecast_vs_realized_{name}": fig for name, fig in figures.items()}
+    with staged_artifacts(plots, tables) as extras:
         return tracker.log_report(
             experiment, f"{experiment}-{date.today()}", params=params, metrics=metrics,
             extra_artifacts=extras,
@@ -185,14 +179,9 @@ def density_accuracy(
     run_id = None
     tracker = registry.registry().tracker if config.log_to_mlflow else None
     if tracker is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            extras = {}
-            for name, frame in {"density_errors": table, "summary": summary}.items():
-                extras[f"tables/{name}.csv"] = path = Path(tmp) / f"{name}.csv"
-                frame.to_csv(path, index=False)
-            for name, fig in figures.items():
-                extras[f"plots/density_{name}.png"] = path = Path(tmp) / f"{name}.png"
-                fig.savefig(path, dpi=110, bbox_inches="tight")
+        tables = {"density_errors": table, "summary": summary}
+        plots = {f"density_{name}": fig for name, fig in figures.items()}
+        with staged_artifacts(plots, tables) as extras:
             metrics = {
                 f"{row['model']}.{col}": row[col]
                 for row in summary.to_dict("records")

@@ -160,16 +160,9 @@ class ModelRegistry:
 
     def _log_training(self, output: TrainingOutput, **fields: Any) -> Any:
         """MLflow run for one training, with the output's figures and tables as run artifacts."""
-        import tempfile
+        from quantsentinel.ml.registry.tracking import staged_artifacts
 
-        with tempfile.TemporaryDirectory() as tmp:
-            extras: dict[str, Path] = {}
-            for name, figure in output.figures.items():
-                extras[f"plots/{name}.png"] = path = Path(tmp) / f"plot-{name}.png"
-                figure.savefig(path, dpi=110, bbox_inches="tight")
-            for name, table in output.tables.items():
-                extras[f"tables/{name}.csv"] = path = Path(tmp) / f"table-{name}.csv"
-                table.to_csv(path)
+        with staged_artifacts(output.figures, output.tables, table_index=True) as extras:
             return self.tracker.log_training(
                 **fields, input_example=output.input_example, extra_artifacts=extras
             )

@@ -427,6 +427,23 @@ class ModelTracker:
         return target
 
 
+@contextlib.contextmanager
+def staged_artifacts(
+    figures: Mapping[str, Any], tables: Mapping[str, Any], *, table_index: bool = False
+):
+    """Write figures (plots/<name>.png) and DataFrames (tables/<name>.csv) to a temporary folder
+    and yield {run destination: local path}, the `extra_artifacts` the log methods take."""
+    with tempfile.TemporaryDirectory() as tmp:
+        extras: dict[str, Path] = {}
+        for name, figure in figures.items():
+            extras[f"plots/{name}.png"] = path = Path(tmp) / f"plot-{name}.png"
+            figure.savefig(path, dpi=110, bbox_inches="tight")
+        for name, table in tables.items():
+            extras[f"tables/{name}.csv"] = path = Path(tmp) / f"table-{name}.csv"
+            table.to_csv(path, index=table_index)
+        yield extras
+
+
 def _git(repo: Path, *args: str) -> str:
     result = subprocess.run(
         ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10, check=True
