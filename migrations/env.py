@@ -6,9 +6,10 @@ from sqlalchemy import create_engine
 
 from quantsentinel.market.records import metadata as market_metadata
 from quantsentinel.ml.registry.schema import metadata as registry_metadata
+from quantsentinel.risk.tenancy.schema import metadata as tenancy_metadata
 
 config = context.config
-target_metadata = [market_metadata, registry_metadata]
+target_metadata = [market_metadata, registry_metadata, tenancy_metadata]
 
 
 def run() -> None:

@@ -1,0 +1,1 @@
+"""Tenants, their risk policies and brokerage plans, and the tenant-scoped database layer."""
