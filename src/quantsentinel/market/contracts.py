@@ -177,6 +177,7 @@ def expiry_kind(underlying: str, expiry: date) -> str:
     return next(k for k in (QUARTERLY, MONTHLY, WEEKLY) if k in cycles)
 
 
+@cache  # pure in its arguments; the risk layer asks for every leg of every candidate
 def listing_date(underlying: str, expiry: date) -> date:
     """First trading day on which `expiries(underlying, day)` includes `expiry`.
 
