@@ -1,14 +1,17 @@
 """The tenancy tables: tenants, kill-switch state, the append-only risk audit log, and signal
 deliveries. Created by Alembic (migrations/versions/0003_*), never by `create_all`.
 
-Every tenant-scoped table carries `tenant_id`. The database enforces what the code also checks
-(migration 0003 holds the DDL, for Postgres and SQLite alike where the dialect allows):
-- tenants: capital >= 0; trading_mode is 'paper' or 'live'; a tenant younger than 14 days (by the
-  database clock, `created_at` set by the database and immutable) cannot be 'live';
-- risk_audit: append-only, UPDATE and DELETE are refused by triggers;
-- signal_deliveries: a BEFORE INSERT trigger refuses one signal delivered to two tenants;
-- Postgres only: row-level security for the application role `qs_app` on every tenant-scoped
-  table; a transaction that has not set `qs.tenant_id` sees no tenant rows.
+Every tenant-scoped table carries `tenant_id`. Isolation is enforced three times (seed 001 §8):
+1. application: `risk.tenancy.scope.TenantSession` adds the tenant to every query it runs;
+2. database (Postgres): row-level security for the application role `qs_app` on every table in
+   TENANT_SCOPED; a transaction that has not called `set_tenant_id(...)` sees no tenant rows;
+3. triggers (Postgres and SQLite):
+   - tenants: capital >= 0; trading_mode is 'paper' or 'live'; `created_at` is the database clock's
+     and immutable; no tenant is 'live' before created_at + PAPER_ONLY_DAYS;
+   - risk_audit: append-only, UPDATE, DELETE (and TRUNCATE) are refused for every role;
+   - signal_deliveries: a BEFORE INSERT trigger refuses one signal delivered to two tenants.
+Migration 0003 holds the DDL. The triggers' errors start with one of DB_RULE_CODES ("paper_only:
+..."); the application translates them into the TenantError of the same code.
 """
 
 from __future__ import annotations
@@ -88,3 +91,14 @@ signal_deliveries = sa.Table(
 
 # Tables row-level security covers; the tenants table shows a tenant its own row only.
 TENANT_SCOPED = ("tenants", "kill_switches", "risk_audit", "signal_deliveries")
+# Tables whose rows with tenant_id NULL (global kill switches: master, symbol, stale data) every
+# tenant may read but none may write.
+GLOBAL_ROWS_READABLE = ("kill_switches",)
+# Stable prefixes of the errors the database's own rules raise, on both dialects.
+DB_RULE_CODES = (
+    "paper_only",
+    "created_at_immutable",
+    "append_only",
+    "cross_tenant_delivery",
+    "tenant_required",
+)
