@@ -5,6 +5,8 @@ qs ui [--port P]                                                 Dagster UI on t
 qs ingest FILE...                                                take files through the inbox now
 qs inputs                                                        what came in and what was rejected
 qs paths                                                         where every piece of state lives
+qs models ...                                                    the model registry (cli_models)
+qs tenants add|list|policy, qs kill status|trip|reset            tenants, kill switches (cli_risk)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from quantsentinel.cli_models import add_parser as add_models_parser
+from quantsentinel.cli_risk import add_parsers as add_risk_parsers
 from quantsentinel.market.schema import MARKET_TZ
 from quantsentinel.settings import Settings, SettingsError, load_settings
 
@@ -278,6 +281,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     return run(_settings(), args)
 
 
+def cmd_risk(args: argparse.Namespace) -> int:
+    from quantsentinel.cli_risk import run
+
+    return run(_settings(), args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qs", description="Quantsentinel operator CLI")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -305,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("paths", help="where state lives").set_defaults(func=cmd_paths)
     add_models_parser(sub)
     sub.choices["models"].set_defaults(func=cmd_models)
+    add_risk_parsers(sub)
+    for name in ("tenants", "kill"):
+        sub.choices[name].set_defaults(func=cmd_risk)
     return parser
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
-from quantsentinel.assets import evaluation, market, surface, volatility
+from quantsentinel.assets import evaluation, market, risk, surface, volatility
 from quantsentinel.assets.models import (
     FRESHNESS_CHECKS,
     SPECS,
@@ -18,6 +18,7 @@ from quantsentinel.orchestration.jobs import (
     market_job,
     model_health_job,
     retrain_job,
+    risk_sweep_job,
 )
 from quantsentinel.orchestration.schedules import SCHEDULES, retrain_schedule
 from quantsentinel.resources import (
@@ -27,6 +28,7 @@ from quantsentinel.resources import (
     ParquetIOManager,
 )
 from quantsentinel.resources.registry import RegistryResource
+from quantsentinel.resources.risk import RiskResource
 from quantsentinel.sensors.inbox import REJECTED_INPUTS, InboxResource, build_inbox_sensor
 from quantsentinel.sensors.models import (
     build_training_failure_sensor,
@@ -50,6 +52,7 @@ def build_resources() -> dict[str, object]:
             mlflow_tracking_uri=dg.EnvVar("QS_MLFLOW_TRACKING_URI"),
             home=dg.EnvVar("QS_HOME"),
         ),
+        "risk": RiskResource(database_url=dg.EnvVar("QS_DATABASE_URL")),
     }
 
 
@@ -58,14 +61,14 @@ def build_definitions() -> dg.Definitions:
     retrain_jobs = {type_id: retrain_job(type_id) for type_id in SPECS}
     return dg.Definitions(
         assets=[
-            *dg.load_assets_from_modules([market, volatility, surface, evaluation]),
+            *dg.load_assets_from_modules([market, volatility, surface, evaluation, risk]),
             REJECTED_INPUTS,
             *TRAINING_ASSETS,
         ],
         asset_checks=FRESHNESS_CHECKS,
         jobs=[
             market_job, market_daily_job, chain_ingest_job, model_health_job, evaluation_report_job,
-            evaluate_model_job, conclude_shadow_job, *retrain_jobs.values(),
+            evaluate_model_job, conclude_shadow_job, risk_sweep_job, *retrain_jobs.values(),
         ],
         schedules=[
             *SCHEDULES,

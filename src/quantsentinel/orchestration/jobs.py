@@ -48,6 +48,14 @@ chain_ingest_job = dg.define_asset_job(
     description="Re-validate one partition after inbox files landed in it (sensor-launched).",
 )
 
+risk_sweep_job = dg.define_asset_job(
+    "risk_sweep_job",
+    selection=dg.AssetSelection.assets("kill_switch_state"),
+    executor_def=dg.in_process_executor,
+    description="Sweep the twelve kill switches (trip breaches, reset what cleared) and check "
+    "that none is tripped.",
+)
+
 EVALUATION_REPORTS = ["vol_evaluation", "density_accuracy"]
 
 evaluation_report_job = dg.define_asset_job(

@@ -9,6 +9,7 @@ from quantsentinel.orchestration.jobs import (
     market_daily_job,
     market_job,
     model_health_job,
+    risk_sweep_job,
 )
 
 
@@ -69,7 +70,15 @@ evaluation_reports_weekly = dg.ScheduleDefinition(
     description="Volatility evaluation and density accuracy reports, Fridays after the retrains.",
 )
 
+risk_sweep_in_session = dg.ScheduleDefinition(
+    job=risk_sweep_job,
+    cron_schedule="*/5 9-15 * * 1-5",
+    execution_timezone="Asia/Kolkata",
+    description="Kill-switch sweep every five minutes through the trading session.",
+)
+
 SCHEDULES = [
+    risk_sweep_in_session,
     market_after_close,
     market_daily_after_close,
     model_health_hourly,

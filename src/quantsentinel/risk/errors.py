@@ -27,3 +27,10 @@ class OrderError(RiskInputError):
 
 class TenantError(RiskInputError):
     """A tenant does not exist, or its definition (capital, policy, plan) is invalid."""
+
+
+class TenantRequired(TenantError):
+    """A tenant-scoped operation was asked for without a tenant: there is no "all tenants"."""
+
+    def __init__(self, message: str = "a tenant id is required", **details: Any) -> None:
+        super().__init__("tenant_required", message, **details)

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from quantsentinel.risk.errors import TenantRequired
 from quantsentinel.risk.tenancy.schema import risk_audit
 
 EVENTS = (
@@ -82,10 +83,11 @@ def record(
 def rows(
     conn: Connection, *, tenant_id: str, event: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """A tenant's audit rows, newest first. The tenant is required: there is no all-tenants read
-    in the application layer (operators read the table directly)."""
+    """A tenant's audit rows, newest first, on the caller's connection. The tenant is required:
+    there is no all-tenants read in the application layer. Tenant code reads through
+    `TenantSession.audit_rows` (its own scope, RLS on Postgres); this raw form is for operators."""
     if not tenant_id:
-        raise ValueError("audit rows are read per tenant: tenant_id is required")
+        raise TenantRequired("audit rows are read per tenant: tenant_id is required")
     query = sa.select(risk_audit).where(risk_audit.c.tenant_id == tenant_id)
     if event is not None:
         query = query.where(risk_audit.c.event == event)

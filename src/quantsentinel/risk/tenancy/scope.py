@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from quantsentinel.risk.errors import RiskInputError, TenantError
+from quantsentinel.risk.errors import RiskInputError, TenantError, TenantRequired
 from quantsentinel.risk.tenancy import audit
 from quantsentinel.risk.tenancy.schema import (
     APP_ROLE,
@@ -40,13 +40,6 @@ from quantsentinel.risk.tenancy.schema import (
     GLOBAL_ROWS_READABLE,
     TENANT_SETTING,
 )
-
-
-class TenantRequired(TenantError):
-    """A tenant-scoped operation was asked for without a tenant: there is no "all tenants"."""
-
-    def __init__(self, message: str = "a tenant id is required", **details: Any) -> None:
-        super().__init__("tenant_required", message, **details)
 
 
 def require_tenant(tenant_id: object) -> str:

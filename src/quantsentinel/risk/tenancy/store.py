@@ -137,6 +137,13 @@ class TenantStore:
         with refusals, system_scope(self.engine) as conn:  # the read rolls back before the audit
             return self._read(conn, tenant_id)
 
+    def find(self, tenant_id: str) -> Tenant | None:
+        """The tenant, or None: a lookup for callers that audit the refusal themselves with
+        their own inputs (the castle's gatekeeper), so a refusal is not audited twice."""
+        with system_scope(self.engine) as conn:
+            row = conn.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id)).first()
+        return Tenant.from_row(row._mapping) if row is not None else None
+
     def list(self) -> list[Tenant]:
         """Every tenant, by id: an operator's view (a tenant sees only itself, via load_tenant)."""
         with system_scope(self.engine) as conn:
