@@ -1,4 +1,4 @@
-"""The audited castle entry point on SQLite (the Postgres twin is tests/pg/test_gatekeeper_pg.py)."""
+"""The audited castle entry point on SQLite (Postgres twin: tests/pg/test_gatekeeper_pg.py)."""
 
 from __future__ import annotations
 
