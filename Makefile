@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_vol.py
 	$(BIN)/python benchmarks/bench_density.py
 	$(BIN)/python benchmarks/bench_iv_reversion.py
+	$(BIN)/python benchmarks/bench_risk.py
 
 clean:
 	rm -rf .quantsentinel .pytest_cache .ruff_cache

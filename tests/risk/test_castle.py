@@ -118,6 +118,10 @@ def test_correlation_wall_blocks_stacking_the_same_direction():
     short_bank = [f.position("BANKNIFTY", -2_000_000.0)]
     ok = evaluate(c, f.market(covariance=f.covariance(0.8)), f.context(positions=short_bank))
     assert ok.approved
+    # A near delta-neutral structure has a correlation sign but no size: it is not stacking.
+    condor = f.candidate("iron_condor", width=1, wing=2, look=f.outlook(vol_ratio=0.6))
+    ok = evaluate(condor, f.market(covariance=f.covariance(0.8)), f.context(positions=long_bank))
+    assert "correlation" in ok.walls_passed
     v = evaluate(c, f.market(covariance=None), f.context(positions=long_bank))
     assert v.blocked_by == "correlation" and v.numbers["missing"] == ["BANKNIFTY", "NIFTY"]
 

@@ -76,17 +76,22 @@ class RiskGatekeeper:
                 continue
             context = TenantContext(tenant, books.get(tenant_id, Book()))
             with tenant_scope(self.engine, tenant_id) as session:
+                # Candidates of one tenant share scopes: each distinct scope is read once.
+                active_by_scope: dict[tuple, list] = {}
                 for i in indices:
                     c = candidates[i]
-                    active = self.switches.blocking(
-                        session.conn,
-                        tenant_id=tenant_id,
-                        strategy=c.strategy,
-                        symbol=c.structure.underlying,
-                        broker=c.broker,
-                        models=c.models,
-                        live=c.live,
-                    )
+                    scope = (c.strategy, c.structure.underlying, c.broker, c.models, c.live)
+                    if scope not in active_by_scope:
+                        active_by_scope[scope] = self.switches.blocking(
+                            session.conn,
+                            tenant_id=tenant_id,
+                            strategy=c.strategy,
+                            symbol=c.structure.underlying,
+                            broker=c.broker,
+                            models=c.models,
+                            live=c.live,
+                        )
+                    active = active_by_scope[scope]
                     verdict = self.castle.evaluate(c, market, context, active)
                     audit.record(session.conn, **_audit_fields(verdict, c, market, actor))
                     verdicts[i] = verdict

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +116,15 @@ class MarketContext:
     regime: str
     news: tuple[NewsItem, ...] = ()
     covariance: pd.DataFrame | None = None  # daily return covariance, 60 days, by underlying
+
+    @cached_property
+    def covariance_lookup(self) -> tuple[dict[str, int], np.ndarray]:
+        """(position of each underlying, the matrix as an array): indexed once per snapshot, not
+        by pandas label lookups once per candidate (those dominated the castle's time)."""
+        if self.covariance is None:
+            return {}, np.zeros((0, 0))
+        names = [str(n) for n in self.covariance.index]
+        return {n: i for i, n in enumerate(names)}, self.covariance.loc[names, names].to_numpy()
 
 
 @dataclass(frozen=True)

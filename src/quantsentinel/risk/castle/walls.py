@@ -205,8 +205,13 @@ class MarginWall:
 class CorrelationWall:
     """Correlation of the new position's P&L with the book's, from delta exposures and the
     60-day covariance of daily returns (a linear, delta-only view: it sees direction stacking,
-    not vega or gamma concentration)."""
+    not vega or gamma concentration).
 
+    A position whose daily one-sigma delta P&L is below `material_fraction` of capital passes:
+    a near delta-neutral structure (an iron condor) has a correlation sign but no size, and
+    blocking it would refuse exactly the trades that do not stack direction."""
+
+    material_fraction: float = 0.0002  # daily 1-sigma delta P&L, of capital (₹400 on ₹20L)
     name: str = "correlation"
 
     def check(self, a: Assessment) -> Block | None:
@@ -216,20 +221,23 @@ class CorrelationWall:
         underlying = a.base.underlying
         new = float(a.analysis.greeks.delta) * a.market.chain.spot
         names = sorted(set(book) | {underlying})
-        cov = a.market.covariance
-        missing = [n for n in names if cov is None or n not in cov.index]
+        position, matrix = a.market.covariance_lookup
+        missing = [n for n in names if n not in position]
         if missing:
             return Block(
                 self.name,
                 f"no 60-day return history for {', '.join(missing)}: correlation unknown",
                 {"missing": missing},
             )
-        sigma = cov.loc[names, names].to_numpy()
+        rows = [position[n] for n in names]
+        sigma = matrix[np.ix_(rows, rows)]
         w_new = np.array([new if n == underlying else 0.0 for n in names])
         w_book = np.array([book.get(n, 0.0) for n in names])
         var_new, var_book = w_new @ sigma @ w_new, w_book @ sigma @ w_book
         if var_new <= 0 or var_book <= 0:
             return None  # a delta-flat position or book: no linear co-movement to stack
+        if math.sqrt(var_new) < self.material_fraction * a.capital:
+            return None
         corr = float(w_new @ sigma @ w_book / math.sqrt(var_new * var_book))
         if corr > a.policy.max_correlation:
             return Block(
