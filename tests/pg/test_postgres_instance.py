@@ -63,10 +63,21 @@ def test_prod_profile_stores_dagster_runs_in_postgres(
     assert any("india_vix" in key for key in materialized)
 
 
+def _head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from quantsentinel.db import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 def test_project_tables_migrate_on_postgres(pg_url: str) -> None:
     migrate(pg_url)
     migrate(pg_url)  # idempotent
-    assert current_revision(pg_url) == "0002"
+    assert current_revision(pg_url) == _head_revision()
     from quantsentinel.db import engine_for
 
     engine = engine_for(pg_url)
