@@ -34,7 +34,11 @@ SPAN_TABLE = [
     (-1 / 3, -1, 1.0), (2 / 3, 1, 1.0), (2 / 3, -1, 1.0), (-2 / 3, 1, 1.0), (-2 / 3, -1, 1.0),
     (1, 1, 1.0), (1, -1, 1.0), (-1, 1, 1.0), (-1, -1, 1.0), (2, 0, 0.35), (-2, 0, 0.35),
 ]  # fmt: skip
-PSR, VSR, SOMC, ELM = 0.07, 0.04, 0.03, 0.02  # NSE index options; 3 sigma of 15% vol < 7%
+# NSE Clearing's index parameters since 2024-07-04: 6 sqrt(2) sigma of 15% vol (8.0%) < the 9.3%
+# floor; VSR max(4%, 25% x 15%) = 4%; no short option minimum. Before: PSR 7%, SOMC 3%.
+PSR, VSR, SOMC, ELM = 0.093, 0.04, 0.0, 0.02
+OLD_PSR, OLD_SOMC = 0.07, 0.03
+OLD_RATES = margin_rates("NIFTY", date(2024, 6, 3))
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +69,22 @@ def test_scenario_losses_match_an_independent_revaluation(view: ChainView) -> No
     assert m.exposure == pytest.approx(ELM * SPOT * 2 * LOT)  # the long put carries none
 
 
-def test_short_option_minimum_binds_far_from_the_money() -> None:
+def test_short_option_minimum_binds_far_from_the_money_under_the_old_parameters() -> None:
     # Beyond ~5.4% out of the money even the extreme scenarios (2 PSR, 35%) lose less than 3%.
     view = ChainView(make_chain(strikes=np.arange(19_000.0, 25_001.0, 100.0)), rate=RATE)
-    m = estimate_margin([view.leg("PE", NEAR, 20_000, SELL, 1)], view)
-    assert m.scan_risk < m.short_option_minimum == pytest.approx(SOMC * SPOT * LOT)
+    legs = [view.leg("PE", NEAR, 20_000, SELL, 1)]
+    m = estimate_margin(legs, view, rates=OLD_RATES)
+    assert m.price_scan_range == pytest.approx(OLD_PSR * SPOT)
+    assert m.scan_risk < m.short_option_minimum == pytest.approx(OLD_SOMC * SPOT * LOT)
     assert m.span_like == m.short_option_minimum
     assert "short option minimum binds" in m.note
     # a short call and a short put cannot both be exercised: the minimum counts the larger side
     both = [view.leg("PE", NEAR, 20_000, SELL, 1), view.leg("CE", NEAR, 24_000, SELL, 2)]
-    assert estimate_margin(both, view).short_option_minimum == pytest.approx(SOMC * SPOT * 2 * LOT)
+    old = estimate_margin(both, view, rates=OLD_RATES)
+    assert old.short_option_minimum == pytest.approx(OLD_SOMC * SPOT * 2 * LOT)
+    # The current parameters have no minimum: the scan alone sets the SPAN part.
+    now = estimate_margin(legs, view)
+    assert now.short_option_minimum == 0.0 and now.span_like == now.scan_risk
 
 
 def test_margin_scales_with_lots(view: ChainView) -> None:
@@ -96,9 +106,10 @@ def test_hedged_spread_needs_far_less_risk_margin_than_the_naked_strangle(source
     # The hedge caps the scan loss at the spread's own worst case ...
     assert condor.margin.scan_risk <= condor.max_loss + 1e-6
     assert condor.margin.scan_risk < 0.1 * naked.margin.scan_risk
-    # ... and what is left is the per-short floors (SOMC and exposure), equal for both.
+    # ... and what is left is the exposure margin on the short legs, equal for both.
     assert condor.margin.exposure == pytest.approx(naked.margin.exposure)
-    assert condor.margin.span_like == pytest.approx(condor.margin.short_option_minimum)
+    assert condor.margin.span_like == pytest.approx(condor.margin.scan_risk)
+    assert condor.margin.total < 0.6 * naked.margin.total
 
 
 def test_long_options_pay_premium_not_span(view: ChainView) -> None:
@@ -137,8 +148,12 @@ def test_expiry_day_adds_the_extra_exposure_margin_from_2024_11_20() -> None:
 def test_margin_rates_are_effective_dated_with_sources() -> None:
     assert margin_rates("NIFTY", date(2024, 11, 19)).expiry_day_exposure == 0.0
     assert margin_rates("NIFTY", date(2024, 11, 20)).expiry_day_exposure == 0.02
-    stock = margin_rates("RELIANCE", date(2025, 3, 4))
+    stock = margin_rates("RELIANCE", date(2024, 3, 4))
     assert stock.underlying_class == "stock" and stock.short_option_minimum == 0.075
+    assert margin_rates("RELIANCE", date(2025, 3, 4)).price_scan_floor == 0.142
+    current = margin_rates("NIFTY", date(2025, 3, 4))
+    assert (current.price_scan_floor, current.short_option_minimum) == (0.093, 0.0)
+    assert margin_rates("NIFTY", date(2024, 7, 3)).price_scan_floor == 0.07
     assert all("NSE" in margin_rates(u, date(2025, 1, 2)).source for u in ("NIFTY", "SBIN"))
     with pytest.raises(RiskInputError) as err:
         margin_rates("NIFTY", date(2017, 1, 2))

@@ -10,7 +10,9 @@ What it computes (after the SPAN method NSE Clearing uses, with NSE's published 
    index), so a hedged spread's wings offset its body: an iron condor's scan risk is at most its
    wing width, a short strangle's is the full move. The worst scenario loss is the scan risk.
 2. Short option minimum charge: SOMC rate x spot x max(short call units, short put units) - the
-   SPAN convention that a short call and a short put cannot both finish in the money.
+   SPAN convention that a short call and a short put cannot both finish in the money. NSE
+   Clearing's parameter set published in July 2024 (PSR 6 sqrt(2) sigma, floor 9.3% for
+   indices; VSR 25% of annualised vol, minimum 4%) lists no minimum charge, so its rows carry 0.
 3. SPAN-like requirement = max(scan risk, SOMC) when the position has a short option or a future.
    A position of long options only is charged no SPAN: NSE collects its premium up front (net buy
    premium) and a long option cannot lose more than that.
@@ -26,7 +28,8 @@ What it computes (after the SPAN method NSE Clearing uses, with NSE's published 
 PSR = max(sigmas x daily sigma, floor) of the index. NSE's sigma is an EWMA of daily index returns
 that a chain snapshot does not carry; the ATM implied vol / sqrt(252) of the nearest expiry with a
 day or more to run stands in for it (implied usually exceeds realised, so this errs high). In
-normal markets the floor binds anyway.
+normal markets the floor binds anyway. The VSR scales with the same annualised vol where the
+row says so (`volatility_scan_fraction`).
 
 What this is NOT:
 - not the broker's or the exchange's number: NSE publishes risk arrays (per contract, 6 times a
@@ -87,6 +90,15 @@ _SRC_EXPIRY_ELM = (
 )
 
 
+_SRC_SPAN_2024 = (
+    "NSE Clearing, Risk management > Equity derivatives > SPAN risk parameters (page updated "
+    "04/07/2024; the row applies from that date): index derivatives PSR six standard deviations "
+    "scaled up by sqrt(2), subject to a minimum of 9.3% of the underlying (stocks 14.2%); VSR 25% "
+    "of annualised EWMA volatility, minimum 4% (stocks 10%). The page lists no short option "
+    "minimum charge, so this row has none (the earlier parameter set charged 3%)."
+)
+
+
 @dataclass(frozen=True)
 class MarginRates:
     """One effective-dated row of SPAN/ELM parameters for index or stock derivatives."""
@@ -103,20 +115,31 @@ class MarginRates:
     exposure: float  # ELM: fraction of notional, short options and futures
     expiry_day_exposure: float  # extra ELM on short options expiring on the trade date
     source: str
+    # VSR = max(volatility_scan, this x annualised vol): the 2024 parameters scale with vol
+    volatility_scan_fraction: float = 0.0
 
 
 MARGIN_RATES: tuple[MarginRates, ...] = (
     MarginRates(
-        "index", date(2018, 11, 30), date(2024, 11, 19), 0.07, 3.0, 0.04, 2.0, 0.35, 0.03, 0.02,
+        "index", date(2018, 11, 30), date(2024, 7, 3), 0.07, 3.0, 0.04, 2.0, 0.35, 0.03, 0.02,
         0.0, f"{_SRC_SPAN} {_SRC_PSR_2018} {_SRC_ELM}",
     ),
     MarginRates(
-        "index", date(2024, 11, 20), None, 0.07, 3.0, 0.04, 2.0, 0.35, 0.03, 0.02, 0.02,
-        f"{_SRC_SPAN} {_SRC_PSR_2018} {_SRC_ELM} {_SRC_EXPIRY_ELM}",
+        "index", date(2024, 7, 4), date(2024, 11, 19), 0.093, 6.0 * math.sqrt(2.0), 0.04, 2.0,
+        0.35, 0.0, 0.02, 0.0, f"{_SRC_SPAN_2024} {_SRC_ELM}", volatility_scan_fraction=0.25,
     ),
     MarginRates(
-        "stock", date(2018, 11, 30), None, 0.125, 3.5, 0.10, 2.0, 0.35, 0.075, 0.05, 0.0,
-        f"{_SRC_SPAN} {_SRC_PSR_2018} {_SRC_ELM}",
+        "index", date(2024, 11, 20), None, 0.093, 6.0 * math.sqrt(2.0), 0.04, 2.0, 0.35, 0.0,
+        0.02, 0.02, f"{_SRC_SPAN_2024} {_SRC_ELM} {_SRC_EXPIRY_ELM}",
+        volatility_scan_fraction=0.25,
+    ),
+    MarginRates(
+        "stock", date(2018, 11, 30), date(2024, 7, 3), 0.125, 3.5, 0.10, 2.0, 0.35, 0.075, 0.05,
+        0.0, f"{_SRC_SPAN} {_SRC_PSR_2018} {_SRC_ELM}",
+    ),
+    MarginRates(
+        "stock", date(2024, 7, 4), None, 0.142, 6.0 * math.sqrt(2.0), 0.10, 2.0, 0.35, 0.0,
+        0.05, 0.0, f"{_SRC_SPAN_2024} {_SRC_ELM}", volatility_scan_fraction=0.25,
     ),
 )  # fmt: skip
 
@@ -207,10 +230,15 @@ def margin_for(
 ) -> MarginEstimate:
     """`estimate_margin` on legs already columnised and marked (saves the work in `analyse`)."""
     r = rates if rates is not None else margin_rates(chain.underlying, chain.trade_date)
-    psr = max(r.price_scan_sigmas * _daily_sigma(chain), r.price_scan_floor)
+    daily_sigma = _daily_sigma(chain)
+    psr = max(r.price_scan_sigmas * daily_sigma, r.price_scan_floor)
+    vsr = max(
+        r.volatility_scan,
+        r.volatility_scan_fraction * daily_sigma * math.sqrt(_DAYS_PER_YEAR_FOR_SIGMA),
+    )
     scenarios = span_scenarios(r.extreme_multiple, r.extreme_cover)
     factor = np.array([1.0 + s.price_move * psr for s in scenarios])
-    shift = np.array([s.vol_move * r.volatility_scan for s in scenarios])
+    shift = np.array([s.vol_move * vsr for s in scenarios])
     cover = np.array([s.cover for s in scenarios])
     base = float(position_value(book, m)[0])
     losses = (base - position_value(book, m, spot_factor=factor, vol_shift=shift)) * cover
@@ -242,7 +270,7 @@ def margin_for(
         binds = "the short option minimum binds" if somc > scan_risk else "scan risk binds"
         note = (
             f"SPAN-like estimate, not the broker's figure: PSR {psr:.2%} "
-            f"({psr * chain.spot:,.0f} pts), VSR {r.volatility_scan:.0%} vol; worst scenario "
+            f"({psr * chain.spot:,.0f} pts), VSR {vsr:.1%} vol; worst scenario "
             f"{s.number} (move {s.price_move:+.2f} PSR, vol {s.vol_move:+d}); {binds}"
         )
     else:
@@ -259,7 +287,7 @@ def margin_for(
         worst_loss=float(losses[worst]),
         scenario_losses=tuple(float(x) for x in losses),
         price_scan_range=psr * chain.spot,
-        volatility_scan_range=r.volatility_scan,
+        volatility_scan_range=vsr,
         rates=r,
         note=note,
     )
