@@ -78,7 +78,7 @@ def cmd_tenants_list(engine, args: argparse.Namespace) -> int:
         ]
         for t in tenants
     ]
-    print(_table(["id", "name", "capital", "mode", "created", "paper until", "brokerage"], rows))
+    print(_table(["id", "name", "capital", "mode", "created (UTC)", "paper until", "brokerage"], rows))
     return 0
 
 
@@ -129,7 +129,7 @@ def cmd_kill_status(engine, args: argparse.Namespace) -> int:
         ]
         for s in states
     ]
-    print(_table(["#", "kind", "scope", "state", "since", "by", "reason"], rows))
+    print(_table(["#", "kind", "scope", "state", "since (UTC)", "by", "reason"], rows))
     return 0
 
 

@@ -18,3 +18,9 @@ def test_kill_switches_block_with_their_reason(tenant_context_guard: sa.Engine) 
 
 def test_bad_input_is_named_audited_and_never_approved(tenant_context_guard: sa.Engine) -> None:
     cases.check_bad_input_is_named_audited_and_never_approved(tenant_context_guard)
+
+
+def test_one_bad_candidate_does_not_cost_the_batch_its_audit(
+    tenant_context_guard: sa.Engine,
+) -> None:
+    cases.check_one_bad_candidate_does_not_cost_the_batch_its_audit(tenant_context_guard)

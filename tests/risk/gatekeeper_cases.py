@@ -104,3 +104,21 @@ def check_bad_input_is_named_audited_and_never_approved(engine: sa.Engine) -> No
     (row,) = _audit(engine)[before:]
     assert row["event"] == "tenant_refused" and "negative" in row["reason"]
     assert [t.tenant_id for t in TenantStore(engine).list()] == ["acme"]
+
+
+def check_one_bad_candidate_does_not_cost_the_batch_its_audit(engine: sa.Engine) -> None:
+    TenantStore(engine).add("Acme", capital=2_000_000, actor="test")
+    gate = RiskGatekeeper(engine)
+    good = _good("acme")
+    bad = f.with_legs(good, lots=0)
+    long_id = _good("x" * 80)  # longer than the column: refused by name, audited, no crash
+    verdicts = gate.evaluate_many([good, bad, long_id], f.market())
+    assert [(v.approved, v.blocked_by) for v in verdicts] == [
+        (True, None), (False, INPUT), (False, INPUT),
+    ]  # fmt: skip
+    assert verdicts[2].numbers["code"] == "bad_input"
+    rows = _audit(engine)
+    assert [(r["event"], r["tenant_id"]) for r in rows] == [
+        ("tenant_added", "acme"), ("verdict", "acme"), ("input_error", "acme"),
+        ("input_error", "x" * 64),
+    ]  # fmt: skip

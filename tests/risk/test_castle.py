@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from quantsentinel.risk.castle.castle import INPUT, KILL_SWITCH, Castle
 from quantsentinel.risk.castle.types import Block, NewsItem
 from quantsentinel.risk.castle.walls import default_walls
+from quantsentinel.risk.errors import RiskInputError
 from quantsentinel.risk.orders import Quote
 from tests.risk import castle_fixtures as f
 
@@ -166,39 +167,101 @@ def test_kill_switches_and_bad_input_come_before_any_wall():
     for code, change in cases.items():
         v = evaluate(f.with_legs(c, **change))
         assert (v.approved, v.blocked_by, v.numbers["code"]) == (False, INPUT, code), code
-    assert expiry > f.DAY
+    # On the grid but not listed in this snapshot: no market to trade at.
+    listed = set(f.chain().strikes(expiry))
+    unlisted = next(k for k in range(20_000, 26_000, 50) if float(k) not in listed)
+    v = evaluate(f.with_legs(c, strike=float(unlisted)))
+    assert (v.blocked_by, v.numbers["code"]) == (INPUT, "strike_not_listed")
+    naive = replace(c, decided_at=c.decided_at.replace(tzinfo=None))
+    assert evaluate(naive).numbers["code"] == "bad_input"
+    no_outlook = replace(c, outlook=None, edge_per_lot=5_000.0, win_probability=1.5)
+    v = evaluate(no_outlook)
+    assert (v.blocked_by, v.numbers["code"]) == (INPUT, "bad_input")
 
 
 def test_an_eighth_wall_is_one_class_and_one_line():
     @dataclass
-    class NoFridays:
-        name: str = "no_fridays"
+    class NoTuesdays:
+        name: str = "no_tuesdays"
 
         def check(self, a):
             if a.market.chain.trade_date.weekday() == 1:  # the fixture day is a Tuesday
-                return Block(self.name, "no new trades today", {"weekday": 1})
+                return Block(self.name, "no new trades on Tuesdays", {"weekday": 1})
             return None
 
-    castle = Castle([*default_walls(), NoFridays()])
+    castle = Castle([*default_walls(), NoTuesdays()])
     v = castle.evaluate(
         f.candidate("vertical_debit", look=f.outlook(drift=0.02), **UP), f.market(), f.context()
     )
-    assert v.blocked_by == "no_fridays" and v.walls_passed == CASTLE.wall_names
+    assert v.blocked_by == "no_tuesdays" and v.walls_passed == CASTLE.wall_names
 
 
-@settings(max_examples=40, deadline=None)
+def test_a_failing_wall_blocks_with_an_error_and_never_approves():
+    @dataclass
+    class Broken:
+        name: str = "broken"
+
+        def check(self, a):
+            return 1 / 0
+
+    castle = Castle([*default_walls()[:2], Broken()])
+    v = castle.evaluate(
+        f.candidate("vertical_debit", look=f.outlook(drift=0.02), **UP), f.market(), f.context()
+    )
+    assert (v.approved, v.blocked_by, v.numbers["code"]) == (False, "error", "internal_error")
+    assert "ZeroDivisionError" in v.reason and v.walls_passed == ("regime", "news")
+
+
+def test_non_finite_market_and_book_inputs_are_refused_by_name():
+    with pytest.raises(RiskInputError) as err:
+        f.position("NIFTY", float("nan"))
+    assert err.value.code == "bad_book"
+    with pytest.raises(RiskInputError, match="regime"):
+        f.market(regime="HIGH-VOL")
+    cov = f.covariance(0.8)
+    cov.iloc[0, 1] = float("nan")
+    with pytest.raises(RiskInputError, match="non-finite"):
+        f.market(covariance=cov)
+    naive = NewsItem("x", pd.Timestamp("2025-03-04 10:00"), "CPI", True, "MARKET")
+    with pytest.raises(RiskInputError, match="tz-aware"):
+        f.market(news=[naive])
+
+
+def test_default_policy_can_approve_hedged_short_premium_and_long_condors():
+    # The hedge is chosen to meet the tighter of the tail and per-position limits, so the policy
+    # wall does not refuse what the hedge was bought to protect.
+    c = f.candidate("strangle", side="short", width=3, look=f.outlook(vol_ratio=0.6))
+    v = evaluate(c)
+    assert v.approved and v.structure.is_composite
+    assert v.details["max_loss"] <= 0.02 * 2_000_000
+    long_condor = f.candidate("iron_condor", side="long", width=1, wing=3,
+                              look=f.outlook(vol_ratio=1.8))  # fmt: skip
+    v = evaluate(long_condor, f.market(regime="HIGH_VOL"))
+    assert v.blocked_by != "regime"
+
+
+PARAMS = {
+    "vertical_debit": UP,
+    "straddle": {"side": "long"},
+    "strangle": {"side": "short", "width": 3},  # needs a hedge: the composite is judged
+    "iron_condor": {"width": 3, "wing": 2},
+    "butterfly": {},
+}
+
+
+@settings(max_examples=60, deadline=None)
 @given(
-    kind=st.sampled_from(["vertical_debit", "straddle", "iron_condor", "butterfly"]),
+    kind=st.sampled_from(sorted(PARAMS)),
+    regime=st.sampled_from(["LOW_VOL_RANGE", "NORMAL", "HIGH_VOL"]),
     vol_ratio=st.floats(0.4, 1.8),
     drift=st.floats(-0.03, 0.03),
 )
-def test_the_castle_never_approves_a_negative_net_ev(kind, vol_ratio, drift):
-    params = {"vertical_debit": UP, "straddle": {"side": "long"}}.get(kind, {})
-    c = f.candidate(kind, look=f.outlook(vol_ratio=vol_ratio, drift=drift), **params)
+def test_the_castle_never_approves_a_negative_net_ev(kind, regime, vol_ratio, drift):
+    c = f.candidate(kind, look=f.outlook(vol_ratio=vol_ratio, drift=drift), **PARAMS[kind])
     loose = f.context(f.tenant(max_position_loss_pct=1.0, max_underlying_share=1.0))
-    v = CASTLE.evaluate(c, f.market(regime="NORMAL"), loose)
+    v = CASTLE.evaluate(c, f.market(regime=regime), loose)
     if v.approved:
-        a = CASTLE.assess(c, f.market(), loose)
+        a = CASTLE.assess(c, f.market(regime=regime), loose)
         edge, _ = a.outcome
         net = edge - (a.costs.fees + a.costs.slippage) / a.unit_lots
         assert net > 0

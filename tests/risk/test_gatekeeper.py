@@ -32,3 +32,7 @@ def test_kill_switches_block_with_their_reason(engine: sa.Engine) -> None:
 
 def test_bad_input_is_named_audited_and_never_approved(engine: sa.Engine) -> None:
     cases.check_bad_input_is_named_audited_and_never_approved(engine)
+
+
+def test_one_bad_candidate_does_not_cost_the_batch_its_audit(engine: sa.Engine) -> None:
+    cases.check_one_bad_candidate_does_not_cost_the_batch_its_audit(engine)

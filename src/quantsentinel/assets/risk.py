@@ -22,14 +22,13 @@ GROUP = "risk"
 VERDICTS_SHOWN = 20
 
 
-def _observations(risk: RiskResource, registry: RegistryResource, now: datetime):
+def _observations(risk: RiskResource, registry: RegistryResource, now: datetime, tenants):
     from quantsentinel.market.calendar import in_session
     from quantsentinel.market.records import ingested_inputs
     from quantsentinel.ml.registry.schema import GLOBAL
     from quantsentinel.risk.kill_switches import GLOBAL_KEY, Observations, TenantState
     from quantsentinel.risk.kill_switches.observations import ModelState
 
-    tenants = risk.tenants()
     states = [
         TenantState(tenant_id=t.tenant_id, capital=t.capital, created_at=t.created_at)
         for t in tenants
@@ -93,7 +92,8 @@ def kill_switch_state(
 ):
     """Sweep the twelve kill switches: trip what breaches, auto-reset what cleared."""
     now = datetime.now(UTC)
-    observations, policies = _observations(risk, registry, now)
+    tenants_now = risk.tenants()
+    observations, policies = _observations(risk, registry, now, tenants_now)
     result = risk.kill_switches().sweep(observations, policies, actor="dagster:kill_switch_state")
     states = risk.kill_switches().status()
     # The dry-run lock is every new tenant's normal state for 14 days (it only refuses live
@@ -126,7 +126,7 @@ def kill_switch_state(
                 "max cost ratio": t.policy.max_cost_ratio,
                 "min win prob": t.policy.min_win_probability,
             }
-            for t in risk.tenants()
+            for t in tenants_now
         ]
     )
     metadata = {

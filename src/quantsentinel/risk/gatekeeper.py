@@ -20,7 +20,12 @@ from quantsentinel.risk.errors import TenantError
 from quantsentinel.risk.kill_switches.store import KillSwitchStore
 from quantsentinel.risk.tenancy import audit
 from quantsentinel.risk.tenancy.scope import system_scope, tenant_scope
-from quantsentinel.risk.tenancy.store import Tenant, TenantStore
+from quantsentinel.risk.tenancy.store import (
+    MAX_TENANT_ID,
+    Tenant,
+    TenantStore,
+    validate_tenant_id,
+)
 
 
 class RiskGatekeeper:
@@ -58,44 +63,71 @@ class RiskGatekeeper:
         actor: str = "castle",
         tenants: dict[str, Tenant] | None = None,
     ) -> list[Verdict]:
-        """Verdicts for candidates of possibly many tenants, in order; one transaction per tenant
-        (its kill switches, verdicts and audit rows commit together)."""
+        """Verdicts for candidates of possibly many tenants, in order.
+
+        Per tenant: its kill switches are read in one short tenant-scoped transaction, the castle
+        runs outside any transaction (a hedge search must not hold a database lock), and the
+        tenant's verdicts are appended to the audit log in one transaction. The castle never
+        raises; if the audit write fails, the whole tenant's answer fails with it (nothing is
+        returned unaudited)."""
         books = books or {}
         verdicts: dict[int, Verdict] = {}
-        by_tenant: dict[str, list[int]] = {}
+        by_tenant: dict[object, list[int]] = {}
         for i, c in enumerate(candidates):
             by_tenant.setdefault(c.tenant_id, []).append(i)
         for tenant_id, indices in by_tenant.items():
-            tenant = (tenants or {}).get(tenant_id)
-            if tenant is None:
-                tenant = self.tenants.find(tenant_id) if isinstance(tenant_id, str) else None
-            if tenant is None:
-                exc = TenantError("unknown_tenant", f"tenant {tenant_id!r} does not exist")
+            tenant = (tenants or {}).get(tenant_id) or self._find(tenant_id)
+            if isinstance(tenant, TenantError):
                 for i in indices:
-                    verdicts[i] = self._refuse_unknown(candidates[i], exc, actor)
+                    verdicts[i] = self._refuse_unknown(candidates[i], tenant, actor)
                 continue
             context = TenantContext(tenant, books.get(tenant_id, Book()))
-            with tenant_scope(self.engine, tenant_id) as session:
-                # Candidates of one tenant share scopes: each distinct scope is read once.
-                active_by_scope: dict[tuple, list] = {}
-                for i in indices:
-                    c = candidates[i]
-                    scope = (c.strategy, c.structure.underlying, c.broker, c.models, c.live)
-                    if scope not in active_by_scope:
-                        active_by_scope[scope] = self.switches.blocking(
-                            session.conn,
-                            tenant_id=tenant_id,
-                            strategy=c.strategy,
-                            symbol=c.structure.underlying,
-                            broker=c.broker,
-                            models=c.models,
-                            live=c.live,
-                        )
-                    active = active_by_scope[scope]
-                    verdict = self.castle.evaluate(c, market, context, active)
-                    audit.record(session.conn, **_audit_fields(verdict, c, market, actor))
+            active = self._active_switches(tenant.tenant_id, [candidates[i] for i in indices])
+            answered = [
+                (
+                    i,
+                    self.castle.evaluate(
+                        candidates[i], market, context, active[_scope(candidates[i])]
+                    ),
+                )
+                for i in indices
+            ]
+            with tenant_scope(self.engine, tenant.tenant_id) as session:
+                for i, verdict in answered:
+                    audit.record(
+                        session.conn, **_audit_fields(verdict, candidates[i], market, actor)
+                    )
                     verdicts[i] = verdict
         return [verdicts[i] for i in range(len(candidates))]
+
+    def _find(self, tenant_id: object) -> Tenant | TenantError:
+        try:
+            validate_tenant_id(tenant_id)
+        except TenantError as exc:
+            return exc
+        tenant = self.tenants.find(tenant_id)
+        if tenant is None:
+            return TenantError("unknown_tenant", f"tenant {tenant_id!r} does not exist")
+        return tenant
+
+    def _active_switches(self, tenant_id: str, candidates: list[Candidate]) -> dict[tuple, list]:
+        """Tripped switches per distinct decision scope, read once in the tenant's own scope."""
+        out: dict[tuple, list] = {}
+        with tenant_scope(self.engine, tenant_id) as session:
+            for c in candidates:
+                scope = _scope(c)
+                if scope not in out:
+                    strategy, symbol, broker, models, live = scope
+                    out[scope] = self.switches.blocking(
+                        session.conn,
+                        tenant_id=tenant_id,
+                        strategy=strategy,
+                        symbol=symbol,
+                        broker=broker,
+                        models=models,
+                        live=live,
+                    )
+        return out
 
     def _refuse_unknown(self, candidate: Candidate, exc: TenantError, actor: str) -> Verdict:
         verdict = Verdict(
@@ -107,19 +139,31 @@ class RiskGatekeeper:
             walls_passed=(),
             structure=candidate.structure,
         )
-        # No tenant scope exists for a tenant that does not: the system scope writes the row.
+        # No tenant scope exists for a tenant that does not: the system scope writes the row,
+        # with the id cut to the column's width (the full id stays in the inputs).
+        fields = _audit_fields(verdict, candidate, None, actor)
+        raw = candidate.tenant_id
+        fields["tenant_id"] = raw[:MAX_TENANT_ID] if isinstance(raw, str) and raw else None
+        fields["inputs"]["tenant_id"] = repr(raw)
         with system_scope(self.engine) as conn:
-            audit.record(conn, **_audit_fields(verdict, candidate, None, actor))
+            audit.record(conn, **fields)
         return verdict
+
+
+def _scope(c: Candidate) -> tuple:
+    structure = getattr(c, "structure", None)
+    symbol = getattr(structure, "underlying", None)
+    return (c.strategy, symbol, c.broker, tuple(c.models), bool(c.live))
 
 
 def _audit_fields(
     verdict: Verdict, candidate: Candidate, market: MarketContext | None, actor: str
 ) -> dict[str, Any]:
-    legs = [leg.label for leg in candidate.structure.all_legs] if candidate.structure else []
+    structure = getattr(candidate, "structure", None)
+    legs = [_label(leg) for leg in getattr(structure, "all_legs", ())]
     inputs: dict[str, Any] = {
         "strategy": candidate.strategy,
-        "structure": candidate.structure.kind if candidate.structure else None,
+        "structure": getattr(structure, "kind", None),
         "legs": legs,
         "decided_at": candidate.decided_at,
         "edge_per_lot": candidate.edge_per_lot,
@@ -144,5 +188,14 @@ def _audit_fields(
         "approved": verdict.approved,
         "reason": verdict.reason,
         "inputs": inputs,
-        "numbers": {**verdict.numbers, **verdict.details},
+        "numbers": {**verdict.numbers, "evaluated": dict(verdict.details)}
+        if verdict.details
+        else dict(verdict.numbers),
     }
+
+
+def _label(leg: Any) -> str:
+    try:
+        return leg.label
+    except (AttributeError, TypeError, ValueError):
+        return repr(leg)

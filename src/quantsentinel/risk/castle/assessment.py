@@ -22,6 +22,14 @@ from quantsentinel.risk.structures.hedge import needs_tail_hedge, select_tail_he
 STRESS_MOVE = 0.10  # the tail scenario a hedge must cover: a 10% gap either way by expiry
 
 
+class HedgeUnavailable(Exception):
+    """The base structure needs a tail hedge and none meets the protection level."""
+
+    def __init__(self, error: RiskInputError | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class Assessment:
     def __init__(
         self,
@@ -50,7 +58,9 @@ class Assessment:
         """(HedgeChoice, None) when a hedge meets the protection level, else (None, why)."""
         if not self.hedge_required:
             return None, None
-        limit = self.policy.tail_loss_pct * self.capital
+        # The hedge must also leave the composite inside the policy's per-position loss limit,
+        # or a hedge would be bought only for the policy wall to refuse what it protects.
+        limit = min(self.policy.tail_loss_pct, self.policy.max_position_loss_pct) * self.capital
         try:
             choice = select_tail_hedge(
                 self.base, self.market.chain, max_stress_loss=limit, stress_move=STRESS_MOVE
@@ -61,9 +71,16 @@ class Assessment:
 
     @cached_property
     def structure(self):
-        """The structure the walls evaluate: the composite when a hedge was attached."""
-        choice, _ = self.hedge
-        return choice.composite if choice is not None else self.base
+        """The structure the walls evaluate: the composite when a hedge was attached. When the
+        base needs a hedge and none meets the level, the structure to evaluate does not exist:
+        the first wall that asks for it gets `HedgeUnavailable`, and the verdict is the
+        tail-hedge wall's (not a misleading cost or policy block on the naked structure)."""
+        choice, error = self.hedge
+        if choice is not None:
+            return choice.composite
+        if self.hedge_required:
+            raise HedgeUnavailable(error)
+        return self.base
 
     @cached_property
     def analysis(self):
@@ -88,7 +105,9 @@ class Assessment:
         """(gross expected P&L per unit, win probability) of the evaluated structure."""
         c = self.candidate
         if c.outlook is not None:
-            ev, win = expected_outcome(self.structure, c.outlook.prices, c.outlook.weights)
+            ev, win = expected_outcome(
+                self.structure, c.outlook.prices, c.outlook.weights, chain=self.market.chain
+            )
             return float(ev) / self.unit_lots, float(win)
         edge = float(c.edge_per_lot)
         choice, _ = self.hedge
@@ -97,9 +116,14 @@ class Assessment:
             edge -= float(choice.hedge_cost) / self.unit_lots
         return edge, float(c.win_probability)
 
+    def summary_structure(self):
+        """The structure a verdict names: the composite when one was built, else the base."""
+        choice, _ = self.hedge if "hedge" in self.__dict__ else (None, None)
+        return choice.composite if choice is not None else self.base
+
     def summary(self) -> dict[str, Any]:
         """What was computed (only what some wall asked for), for the verdict and the audit."""
-        out: dict[str, Any] = {"structure": self.structure.describe()}
+        out: dict[str, Any] = {"structure": self.summary_structure().describe()}
         cache = self.__dict__
         if "analysis" in cache:
             a = self.analysis

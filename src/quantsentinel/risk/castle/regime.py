@@ -51,8 +51,8 @@ _NOT_CALM = frozenset({NORMAL, HIGH_VOL, CRISIS})
 _NOT_CRISIS = frozenset({LOW_VOL_RANGE, NORMAL, HIGH_VOL})
 
 # (structure kind, premium side) -> regimes in which it may be opened. Short premium is a bet on
-# calm: never into HIGH_VOL or CRISIS. Long straddles/strangles pay for movement: not in a quiet
-# range. Futures carry unbounded gap risk: not in a crisis.
+# calm: never into HIGH_VOL or CRISIS. Long straddles/strangles/condors/flies pay for movement:
+# not in a quiet range. Futures carry unbounded gap risk: not in a crisis.
 ALLOWED_REGIMES: dict[tuple[str, str], frozenset[str]] = {
     ("single_leg", CREDIT): _CALM,
     ("single_leg", DEBIT): _ALL,
@@ -63,11 +63,13 @@ ALLOWED_REGIMES: dict[tuple[str, str], frozenset[str]] = {
     ("strangle", CREDIT): _CALM,
     ("strangle", DEBIT): _NOT_CALM,
     ("iron_condor", CREDIT): _CALM,
+    ("iron_condor", DEBIT): _NOT_CALM,
     ("iron_fly", CREDIT): _CALM,
+    ("iron_fly", DEBIT): _NOT_CALM,
     ("butterfly", DEBIT): _CALM,
     ("butterfly", CREDIT): _NOT_CALM,
     ("calendar", DEBIT): _NOT_CRISIS,
-    ("calendar", CREDIT): _CALM,
+    ("calendar", CREDIT): _NOT_CALM,  # short calendar: paid when the index moves away
     ("futures", CREDIT): _NOT_CRISIS,
     ("futures", DEBIT): _NOT_CRISIS,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from quantsentinel.risk.errors import RiskInputError
 
 if TYPE_CHECKING:
     from quantsentinel.risk.structures.builders import Structure
@@ -81,6 +84,21 @@ class Position:
     max_loss: float  # rupees (math.inf when unbounded)
     delta_notional: float  # rupees of underlying exposure: delta (units) x spot, signed
 
+    def __post_init__(self) -> None:
+        # A NaN here would make every comparison False and let a wall pass: refuse it by name.
+        for name in ("margin", "delta_notional"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value)):
+                raise RiskInputError(
+                    "bad_book", f"position {self.position_id}: {name} must be finite, got {value!r}"
+                )
+        if self.margin < 0 or not (self.max_loss >= 0):
+            raise RiskInputError(
+                "bad_book",
+                f"position {self.position_id}: margin and max_loss must be >= 0 "
+                f"(got {self.margin!r}, {self.max_loss!r})",
+            )
+
 
 @dataclass(frozen=True)
 class Book:
@@ -116,6 +134,26 @@ class MarketContext:
     regime: str
     news: tuple[NewsItem, ...] = ()
     covariance: pd.DataFrame | None = None  # daily return covariance, 60 days, by underlying
+
+    def __post_init__(self) -> None:
+        from quantsentinel.risk.castle.regime import REGIMES
+
+        if self.regime not in REGIMES:
+            raise RiskInputError(
+                "bad_market", f"regime {self.regime!r} is not one of {', '.join(REGIMES)}"
+            )
+        for event in self.news:
+            if not isinstance(event.ts, pd.Timestamp) or event.ts.tz is None:
+                raise RiskInputError(
+                    "bad_market", f"news {event.event_id}: ts must be a tz-aware Timestamp"
+                )
+        if self.covariance is not None:
+            values = self.covariance.to_numpy(dtype=float)
+            square = values.ndim == 2 and values.shape[0] == values.shape[1]
+            if not (square and list(self.covariance.index) == list(self.covariance.columns)):
+                raise RiskInputError("bad_market", "covariance must be square, rows = columns")
+            if not np.all(np.isfinite(values)):
+                raise RiskInputError("bad_market", "covariance has non-finite entries")
 
     @cached_property
     def covariance_lookup(self) -> tuple[dict[str, int], np.ndarray]:

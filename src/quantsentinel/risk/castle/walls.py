@@ -121,6 +121,15 @@ def _in_scope(scope: str, underlying: str) -> bool:
         return scope == underlying
 
 
+def _sector(underlying: str) -> str:
+    """The sector, or the underlying itself when it is outside the sector table (a book may hold
+    a name the table does not know; it is then its own concentration group)."""
+    try:
+        return sector(underlying)
+    except ValueError:
+        return underlying
+
+
 def _reaches_market(ts: pd.Timestamp) -> pd.Timestamp:
     """When the market can first trade on an event: at once in session, else the next open."""
     if mcal.in_session(ts):
@@ -163,11 +172,9 @@ class PolicyWall:
                 f"({limit:,.0f})",
                 {"max_loss": max_loss, "limit": limit, "capital": capital},
             )
-        group = sector(a.base.underlying)
+        group = _sector(a.base.underlying)
         in_group = sum(
-            pos.margin
-            for pos in a.tenant.book.positions
-            if sector(pos.underlying) == group or pos.underlying == a.base.underlying
+            pos.margin for pos in a.tenant.book.positions if _sector(pos.underlying) == group
         )
         after = in_group + a.margin_required
         cap = p.max_underlying_share * capital
@@ -239,7 +246,7 @@ class CorrelationWall:
         if math.sqrt(var_new) < self.material_fraction * a.capital:
             return None
         corr = float(w_new @ sigma @ w_book / math.sqrt(var_new * var_book))
-        if corr > a.policy.max_correlation:
+        if not math.isfinite(corr) or corr > a.policy.max_correlation:
             return Block(
                 self.name,
                 f"correlation with the book {corr:.2f} > {a.policy.max_correlation:.2f}",
@@ -261,7 +268,7 @@ class CostWall:
             edge_per_lot=edge,
             cost_per_lot=float(a.costs.fees) / unit,
             slippage_per_lot=float(a.costs.slippage) / unit,
-            win_probability=min(max(win, 0.0), 1.0),
+            win_probability=win,
         )
         if not score.passed:
             return Block(self.name, score.reason, {"check": score.failed_check, **score.numbers})

@@ -74,7 +74,7 @@ class RiskPolicy:
     # wall: tenant risk policy
     max_position_loss_pct: float = 0.02  # worst case of one position (hedged composite), of capital
     max_open_positions: int = 10
-    max_underlying_share: float = 0.50  # of total margin in use, one underlying after the trade
+    max_underlying_share: float = 0.50  # margin in one sector (the underlying's) after the trade
     max_leg_lots: int = 50  # single-leg exposure
     # wall: margin
     margin_buffer: float = 0.30  # margin required x (1 + buffer) must fit in free capital
