@@ -78,7 +78,8 @@ def cmd_tenants_list(engine, args: argparse.Namespace) -> int:
         ]
         for t in tenants
     ]
-    print(_table(["id", "name", "capital", "mode", "created (UTC)", "paper until", "brokerage"], rows))
+    headers = ["id", "name", "capital", "mode", "created (UTC)", "paper until", "brokerage"]
+    print(_table(headers, rows))
     return 0
 
 
