@@ -23,18 +23,13 @@ from quantsentinel.risk.kill_switches import (
 )
 from quantsentinel.risk.tenancy.scope import tenant_scope
 
+from ..risk.kill_switch_helpers import CASES, POLICIES, Case, SwitchEnv, calm, make_env
 from ..risk.test_kill_switches import (
-    CASES,
-    POLICIES,
-    Case,
-    SwitchEnv,
-    calm,
     check_calm_world_trips_nothing,
     check_concurrent_sweepers_trip_once,
     check_dry_run_lock,
     check_master_blocks_everything,
     check_switch_lifecycle,
-    make_env,
 )
 
 pytestmark = pytest.mark.pg

@@ -1,8 +1,8 @@
-"""Tenancy on the real Postgres server: the shared checks of tests/risk/test_tenancy.py, plus what
-only Postgres has - row-level security for qs_app, audit triggers that refuse the owner and the
-superuser (TRUNCATE and replica mode too), the delivery trigger across row-level security and across
-concurrent transactions, the guard catching leaked session state, and migration 0003 run on two
-databases at once."""
+"""Tenancy on the real Postgres server: the shared checks of tests/risk/test_tenancy_store.py and
+tests/risk/test_tenancy_isolation.py, plus what only Postgres has - row-level security for qs_app,
+audit triggers that refuse the owner and the superuser (TRUNCATE and replica mode too), the
+delivery trigger across row-level security and across concurrent transactions, the guard catching
+leaked session state, and migration 0003 run on two databases at once."""
 
 from __future__ import annotations
 
@@ -32,18 +32,20 @@ from quantsentinel.risk.tenancy.schema import (
 from quantsentinel.risk.tenancy.scope import system_scope, tenant_context_leaks, tenant_scope
 from quantsentinel.risk.tenancy.store import TenantStore
 
-from ..risk.test_tenancy import (
+from ..risk.tenancy_helpers import audit_values
+from ..risk.test_tenancy_isolation import (
     PG_QUERY_KINDS,
     QUERY_KINDS,
-    audit_values,
-    check_audit_is_append_only,
     check_delivery_rules,
     check_no_cross_tenant_rows,
+    check_tenant_session_rules,
+    tenant_worlds,
+)
+from ..risk.test_tenancy_store import (
+    check_audit_is_append_only,
     check_paper_only_period,
     check_store_lifecycle,
     check_store_refusals_are_audited,
-    check_tenant_session_rules,
-    tenant_worlds,
 )
 from .conftest import ADMIN_URL
 
