@@ -32,6 +32,13 @@ def test_tenants_add_list_and_policy(qs_home: Settings, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "margin_buffer" in out and "0.5" in out and "max_open_positions       4" in out
 
+    # A new tenant is paper-only: the database refuses live mode, and says until when.
+    assert main(["tenants", "mode", "acme-capital", "live"]) == 1
+    out = capsys.readouterr().out
+    assert "paper_only" in out and "acme-capital" in out
+    assert main(["tenants", "mode", "acme-capital", "paper"]) == 0
+    assert "acme-capital is now paper" in capsys.readouterr().out
+
     assert main(["tenants", "add", "Broke", "--capital", "-1"]) == 1
     assert "negative_capital" in capsys.readouterr().out
     assert main(["tenants", "policy", "ghost"]) == 1

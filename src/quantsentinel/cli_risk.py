@@ -5,6 +5,7 @@ operator's terminal.
                         [--set FIELD=VALUE ...]          new tenant, paper-only for 14 days
     qs tenants list                                      every tenant, mode, capital, plan
     qs tenants policy ID [--set FIELD=VALUE ...]         show (and change) a tenant's policy
+    qs tenants mode ID paper|live                        the database refuses live within 14 days
     qs kill status [--all]                               tripped switches (--all: every row)
     qs kill trip KIND SCOPE --reason "..." [--tenant T]  trip by hand (master: SCOPE '*')
     qs kill reset KIND SCOPE --reason "..."              reset by hand (audited)
@@ -110,6 +111,14 @@ def cmd_tenants_policy(engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tenants_mode(engine, args: argparse.Namespace) -> int:
+    from quantsentinel.risk.tenancy.store import TenantStore
+
+    tenant = TenantStore(engine).set_trading_mode(args.tenant_id, args.mode, args.actor)
+    print(f"{tenant.tenant_id} is now {tenant.trading_mode}")
+    return 0
+
+
 def cmd_kill_status(engine, args: argparse.Namespace) -> int:
     from quantsentinel.risk.kill_switches import KillSwitchStore
 
@@ -171,6 +180,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     policy.add_argument("tenant_id")
     policy.add_argument("--set", action="append", help="FIELD=VALUE (repeatable)")
     policy.set_defaults(risk_func=cmd_tenants_policy)
+    mode = verbs.add_parser("mode", help="paper or live (live refused for 14 days by the DB)")
+    mode.add_argument("tenant_id")
+    mode.add_argument("mode", choices=["paper", "live"])
+    mode.set_defaults(risk_func=cmd_tenants_mode)
 
     kill = sub.add_parser("kill", help="the twelve kill switches")
     kverbs = kill.add_subparsers(dest="verb", required=True)
@@ -186,7 +199,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         if verb == "trip":
             parser.add_argument("--tenant", help="owning tenant of a tenant-scoped switch")
         parser.set_defaults(risk_func=func)
-    for parser in (add, policy, *kverbs.choices.values()):
+    for parser in (add, policy, mode, *kverbs.choices.values()):
         parser.add_argument("--actor", default=getpass.getuser(), help="default: your user")
 
 

@@ -360,7 +360,8 @@ def _paper_only(exc: sa.exc.IntegrityError, tenant: Tenant) -> TenantError:
     refusal = database_refusal(exc)
     if refusal is None or refusal[0] != "paper_only":
         raise exc
-    message = refusal[1]
+    # The database's message starts with its rule code; TenantError adds the code itself.
+    message = refusal[1].removeprefix("paper_only:").strip()
     if repr(tenant.tenant_id) not in message:  # SQLite's trigger message cannot name the row
         message += (
             f" (tenant {tenant.tenant_id!r}, created {tenant.created_at.isoformat()}, "
