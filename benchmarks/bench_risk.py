@@ -107,12 +107,15 @@ def tenant(profile: str) -> Tenant:
 
 
 def book(rng: np.random.Generator, n: int, capital: float) -> Book:
+    """n open positions using between 0 and 85% of capital as margin between them (a live book's
+    utilisation varies across that range), with random delta exposures."""
+    shares = rng.dirichlet(np.ones(n)) * rng.uniform(0.0, 0.85) if n else np.zeros(0)
     positions = tuple(
         Position(
             f"p{i}",
             str(rng.choice(UNDERLYINGS)),
             "bench",
-            margin=float(rng.uniform(0.005, 0.02) * capital),
+            margin=float(shares[i] * capital),
             max_loss=float(rng.uniform(0.002, 0.01) * capital),
             delta_notional=float(rng.normal(0, 0.05) * capital),
         )
