@@ -224,17 +224,7 @@ def iron_condor(
 
     side "short" sells the inner strikes and buys the wings (credit); "long" reverses it.
     """
-    body, protect = _buy_if(_choice("side", side, (LONG, SHORT)))
-    w, g, n = _steps("width", width), _steps("wing", wing), _lots(lots)
-    k = _center(chain, expiry, strike)
-    put_in, call_in = _offset(chain, expiry, k, -w), _offset(chain, expiry, k, w)
-    legs = (
-        chain.leg(PUT, expiry, _offset(chain, expiry, k, -w - g), protect, n),
-        chain.leg(PUT, expiry, put_in, body, n),
-        chain.leg(CALL, expiry, call_in, body, n),
-        chain.leg(CALL, expiry, _offset(chain, expiry, k, w + g), protect, n),
-    )
-    return Structure("iron_condor", legs)
+    return _iron("iron_condor", chain, expiry, side, _steps("width", width), wing, strike, lots)
 
 
 def iron_fly(
@@ -247,16 +237,31 @@ def iron_fly(
     lots: int = 1,
 ) -> Structure:
     """Straddle at the centre (default ATM) with wings `wing` strikes either side."""
+    return _iron("iron_fly", chain, expiry, side, 0, wing, strike, lots)
+
+
+def _iron(
+    kind: str,
+    chain: ChainView,
+    expiry: date,
+    side: str,
+    inner: int,
+    wing: int,
+    strike: float | None,
+    lots: int,
+) -> Structure:
+    """Body `inner` strikes either side of the centre (0: a straddle body), wings `wing` strikes
+    further out; the iron condor and the iron fly differ only in `inner`."""
     body, protect = _buy_if(_choice("side", side, (LONG, SHORT)))
     g, n = _steps("wing", wing), _lots(lots)
     k = _center(chain, expiry, strike)
     legs = (
-        chain.leg(PUT, expiry, _offset(chain, expiry, k, -g), protect, n),
-        chain.leg(PUT, expiry, k, body, n),
-        chain.leg(CALL, expiry, k, body, n),
-        chain.leg(CALL, expiry, _offset(chain, expiry, k, g), protect, n),
+        chain.leg(PUT, expiry, _offset(chain, expiry, k, -inner - g), protect, n),
+        chain.leg(PUT, expiry, _offset(chain, expiry, k, -inner), body, n),
+        chain.leg(CALL, expiry, _offset(chain, expiry, k, inner), body, n),
+        chain.leg(CALL, expiry, _offset(chain, expiry, k, inner + g), protect, n),
     )
-    return Structure("iron_fly", legs)
+    return Structure(kind, legs)
 
 
 def butterfly(
