@@ -82,6 +82,18 @@ class Structure:
         """A copy whose hedge is `legs` (replacing any previous hedge)."""
         return replace(self, hedge=tuple(legs))
 
+    def scaled(self, units: int) -> Structure:
+        """`units` copies of one unit of the structure (every leg, hedge legs too, scaled alike):
+        lots per leg = leg.lots / unit_lots x units, so the legs keep their ratios."""
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+            raise OrderError("zero_lots", f"a structure is scaled to >= 1 unit, got {units!r}")
+        unit = self.unit_lots
+        return replace(
+            self,
+            legs=tuple(leg.scaled(leg.lots // unit * units) for leg in self.legs),
+            hedge=tuple(leg.scaled(leg.lots // unit * units) for leg in self.hedge),
+        )
+
     def describe(self) -> str:
         """One line: kind, underlying, nearest expiry and every leg (hedge legs after a bar)."""
         text = f"{self.kind} {self.underlying} {self.expiry:%d%b%y}: "

@@ -85,6 +85,8 @@ class RiskPolicy:
     min_win_probability: float = 0.45
     # wall: tail hedge: a hedged composite's loss at the stress move is at most this, of capital
     tail_loss_pct: float = 0.03
+    # sizing (layer 4): one position's one-day P&L sigma, of capital
+    target_daily_vol_pct: float = 0.005
     # kill switches
     max_daily_loss_pct: float = 0.03
     capital_floor: float = 50_000.0
@@ -99,6 +101,7 @@ class RiskPolicy:
         "max_cost_ratio",
         "min_win_probability",
         "tail_loss_pct",
+        "target_daily_vol_pct",
         "max_daily_loss_pct",
         "max_margin_utilization",
         "max_cluster_correlation",
