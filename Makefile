@@ -37,6 +37,9 @@ bench: setup
 	$(BIN)/python benchmarks/bench_density.py
 	$(BIN)/python benchmarks/bench_iv_reversion.py
 	$(BIN)/python benchmarks/bench_risk.py
+	$(BIN)/python benchmarks/bench_signals.py
+	$(BIN)/python benchmarks/bench_combination.py
+	$(BIN)/python benchmarks/bench_bandit.py
 
 clean:
 	rm -rf .quantsentinel .pytest_cache .ruff_cache
