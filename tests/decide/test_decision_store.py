@@ -42,3 +42,32 @@ def test_a_decision_must_say_why(engine: sa.Engine) -> None:
         DecisionRecord("acme", False)
     with pytest.raises(RiskInputError, match="needs legs"):
         DecisionRecord("acme", True, units=0)
+
+
+def test_migration_0004_downgrades_and_upgrades_cleanly(tmp_path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from quantsentinel.db import MIGRATIONS_DIR
+
+    url = f"sqlite:///{tmp_path / 'updown.db'}"
+    migrate(url)
+    engine = engine_for(url)
+    names = (
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger') "
+        "AND name LIKE 'decision%'"
+    )
+    with engine.connect() as conn:
+        before = sorted(r[0] for r in conn.exec_driver_sql(names))
+    assert "decisions_no_update" in before and "decision_batches" in before
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    with engine.connect() as conn:
+        assert list(conn.exec_driver_sql(names)) == []
+    migrate(url)
+    with engine.connect() as conn:
+        assert sorted(r[0] for r in conn.exec_driver_sql(names)) == before
+    engine.dispose()

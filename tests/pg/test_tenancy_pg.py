@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -445,7 +446,8 @@ def test_two_databases_migrate_at_once(pg_url: str) -> None:
     process-global, so threads would share it)."""
     with scratch_postgres_database(ADMIN_URL, prefix="qs_test") as other:
         with multiprocessing.get_context("spawn").Pool(2) as pool:
-            pool.map(migrate, [pg_url, other])  # re-raises a child's exception here
+            # 0003 is the revision under test (later revisions add their own policies).
+            pool.map(partial(migrate, revision="0003"), [pg_url, other])  # re-raises a child's
         for url in (pg_url, other):
             engine = engine_for(url)
             with engine.connect() as conn:
@@ -461,7 +463,7 @@ def test_downgrade_undoes_the_postgres_rules_and_upgrade_restores_them(pg_url: s
     from alembic import command
     from alembic.config import Config
 
-    migrate(pg_url)
+    migrate(pg_url, "0003")  # the revision under test
     engine = engine_for(pg_url)
     objects = sa.text(
         "SELECT (SELECT count(*) FROM pg_policy), "
@@ -481,7 +483,7 @@ def test_downgrade_undoes_the_postgres_rules_and_upgrade_restores_them(pg_url: s
         assert conn.execute(objects, grantee).one() == (0, 0, 0, 0)
         role = sa.text("SELECT count(*) FROM pg_roles WHERE rolname = :r")
         assert conn.execute(role, {"r": APP_ROLE}).scalar() == 1  # cluster-wide: it stays
-    migrate(pg_url)
+    migrate(pg_url, "0003")  # the revision under test
     with engine.connect() as conn:
         assert conn.execute(objects, grantee).one() == (12, 5, 2, 1)
     engine.dispose()

@@ -224,7 +224,7 @@ def test_migration_downgrade_removes_the_triggers_and_upgrade_restores_them(tmp_
     from quantsentinel.db import MIGRATIONS_DIR
 
     url = f"sqlite:///{tmp_path / 'updown.db'}"
-    migrate(url)
+    migrate(url, "0003")  # the revision under test
     engine = engine_for(url)
     names = "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
     with engine.connect() as conn:
@@ -237,7 +237,7 @@ def test_migration_downgrade_removes_the_triggers_and_upgrade_restores_them(tmp_
         command.downgrade(config, "0002")
     with engine.connect() as conn:
         assert list(conn.exec_driver_sql(names)) == []
-    migrate(url)
+    migrate(url, "0003")  # the revision under test
     with engine.connect() as conn:
         assert [r[0] for r in conn.exec_driver_sql(names)] == triggers
     engine.dispose()
