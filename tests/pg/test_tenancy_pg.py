@@ -446,8 +446,9 @@ def test_two_databases_migrate_at_once(pg_url: str) -> None:
     process-global, so threads would share it)."""
     with scratch_postgres_database(ADMIN_URL, prefix="qs_test") as other:
         with multiprocessing.get_context("spawn").Pool(2) as pool:
-            # 0003 is the revision under test (later revisions add their own policies).
-            pool.map(partial(migrate, revision="0003"), [pg_url, other])  # re-raises a child's
+            # 0003 is the revision under test (later revisions add their own policies); map
+            # re-raises a child's exception here.
+            pool.map(partial(migrate, revision="0003"), [pg_url, other])
         for url in (pg_url, other):
             engine = engine_for(url)
             with engine.connect() as conn:
