@@ -55,3 +55,29 @@ def test_sweep_reports_switches_and_fails_its_check_while_one_is_tripped(
     KillSwitchStore(engine).trip("master", "*", reason="drill", actor="test")
     meta, check = _sweep(defs)
     assert not check.passed and "master:*: drill" in check.metadata["tripped"].value[0]
+
+
+def test_latest_verdicts_show_in_the_sweep_metadata(defs: dg.Definitions, qs_home: Settings):
+    from dataclasses import replace
+
+    from tests.risk import castle_fixtures as f
+
+    from quantsentinel.db import engine_for, migrate
+    from quantsentinel.risk.gatekeeper import RiskGatekeeper
+    from quantsentinel.risk.tenancy.store import TenantStore
+
+    migrate(qs_home.database_url)
+    engine = engine_for(qs_home.database_url)
+    TenantStore(engine).add("Acme", capital=2_000_000, actor="test")
+    up = dict(direction="bullish", width=2)
+    good = replace(
+        f.candidate("vertical_debit", look=f.outlook(drift=0.02), **up), tenant_id="acme"
+    )
+    fair = replace(f.candidate("vertical_debit", look=f.outlook(), **up), tenant_id="acme")
+    verdicts = RiskGatekeeper(engine).evaluate_many([good, fair], f.market())
+    assert [v.approved for v in verdicts] == [True, False]
+
+    meta, _ = _sweep(defs)
+    table = meta["latest_verdicts"]
+    assert "| acme | verdict | True |" in table  # the approved one
+    assert "| acme | verdict | False | cost | net_ev_per_lot=" in table
