@@ -12,7 +12,7 @@ import pandas as pd
 
 import dagster as dg
 from quantsentinel.assets.metadata import figure_md, table_md
-from quantsentinel.ml.registry.tracking import staged_artifacts
+from quantsentinel.ml.registry.provenance import staged_artifacts
 from quantsentinel.resources.registry import RegistryResource
 
 

@@ -110,7 +110,7 @@ class ModelRegistry:
     ) -> VersionRecord:
         """Train through the (type, tenant) lock and register a staged version. A failure is
         recorded (failed_training_attempts + a FAILED MLflow run) and re-raised."""
-        from quantsentinel.ml.registry.tracking import git_revision
+        from quantsentinel.ml.registry.provenance import git_revision
 
         model_type = self.store.get_type(type_id)
         if data_version is not None:  # lineage needs the row; recording it again is a no-op
@@ -160,7 +160,7 @@ class ModelRegistry:
 
     def _log_training(self, output: TrainingOutput, **fields: Any) -> Any:
         """MLflow run for one training, with the output's figures and tables as run artifacts."""
-        from quantsentinel.ml.registry.tracking import staged_artifacts
+        from quantsentinel.ml.registry.provenance import staged_artifacts
 
         with staged_artifacts(output.figures, output.tables, table_index=True) as extras:
             return self.tracker.log_training(
