@@ -48,6 +48,7 @@ from quantsentinel.ml.combination.types import (
     check_positive,
     check_unit,
     elapsed_days,
+    load_state,
 )
 
 
@@ -287,12 +288,7 @@ class CircuitBreaker:
 
     @classmethod
     def from_json(cls, text: str) -> CircuitBreaker:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CombinationError(f"CircuitBreaker JSON does not parse: {exc}") from exc
-        if not isinstance(data, dict) or data.get("kind") != "circuit_breaker":
-            raise CombinationError("JSON is not a CircuitBreaker state (kind mismatch)")
+        data = load_state(text, "circuit_breaker", "CircuitBreaker")
         try:
             out = cls(data["names"], BreakerConfig(**data["config"]))
             for name, saved in data["tracks"].items():

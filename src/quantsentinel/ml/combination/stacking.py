@@ -59,6 +59,7 @@ from quantsentinel.ml.combination.types import (
     check_return,
     decay_factor,
     elapsed_days,
+    load_state,
     readings_by_name,
     weighted_dispersion,
 )
@@ -223,12 +224,7 @@ class StackingCombiner:
 
     @classmethod
     def from_json(cls, text: str) -> StackingCombiner:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CombinationError(f"StackingCombiner JSON does not parse: {exc}") from exc
-        if not isinstance(data, dict) or data.get("kind") != "stacking":
-            raise CombinationError("JSON is not a StackingCombiner state (kind mismatch)")
+        data = load_state(text, "stacking", "StackingCombiner")
         try:
             out = cls(
                 data["names"],

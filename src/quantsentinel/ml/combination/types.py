@@ -12,6 +12,7 @@ holiday) forgets by how long it has been, not by how many updates it has seen.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -205,3 +206,15 @@ def weighted_dispersion(weights: Mapping[str, float], views: Mapping[str, float]
     signed = np.array([math.copysign(1.0, weights[n]) * views[n] for n in views])
     centre = float(omega @ signed)
     return float(math.sqrt(max(0.0, float(omega @ (signed - centre) ** 2))))
+
+
+def load_state(text: str, kind: str, owner: str) -> dict[str, Any]:
+    """The parsed JSON state of `owner` (a class name, for messages), refused by name when it does
+    not parse or was written by another kind of object."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CombinationError(f"{owner} JSON does not parse: {exc}") from exc
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise CombinationError(f"JSON is not a {owner} state (kind mismatch)")
+    return data

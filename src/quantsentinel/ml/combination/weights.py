@@ -69,6 +69,7 @@ from quantsentinel.ml.combination.types import (
     check_unit,
     decay_factor,
     elapsed_days,
+    load_state,
     readings_by_name,
     weighted_dispersion,
 )
@@ -307,12 +308,7 @@ class BayesianAveraging:
 
     @classmethod
     def from_json(cls, text: str) -> BayesianAveraging:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CombinationError(f"BayesianAveraging JSON does not parse: {exc}") from exc
-        if not isinstance(data, dict) or data.get("kind") != "bayesian_averaging":
-            raise CombinationError("JSON is not a BayesianAveraging state (kind mismatch)")
+        data = load_state(text, "bayesian_averaging", "BayesianAveraging")
         try:
             breaker = (
                 None
