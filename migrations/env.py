@@ -4,6 +4,7 @@ in the config when invoked as `alembic -x url=...` from the command line."""
 from alembic import context
 from sqlalchemy import create_engine
 
+import quantsentinel.decide.paper.schema  # its tables join the tenancy metadata too
 import quantsentinel.decide.schema  # noqa: F401  (its tables join the tenancy metadata)
 from quantsentinel.market.records import metadata as market_metadata
 from quantsentinel.ml.registry.schema import metadata as registry_metadata

@@ -7,6 +7,7 @@ qs inputs                                                        what came in an
 qs paths                                                         where every piece of state lives
 qs models ...                                                    the model registry (cli_models)
 qs tenants add|list|policy, qs kill status|trip|reset            tenants, kill switches (cli_risk)
+qs replay [--days N] [--every MIN]                              days through sensor + decide runs
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from quantsentinel.cli_decide import add_parser as add_decide_parser
 from quantsentinel.cli_models import add_parser as add_models_parser
 from quantsentinel.cli_risk import add_parsers as add_risk_parsers
 from quantsentinel.market.schema import MARKET_TZ
@@ -315,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_parser(sub)
     sub.choices["models"].set_defaults(func=cmd_models)
     add_risk_parsers(sub)
+    add_decide_parser(sub)
     for name in ("tenants", "kill"):
         sub.choices[name].set_defaults(func=cmd_risk)
     return parser

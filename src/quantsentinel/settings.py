@@ -40,6 +40,11 @@ class Settings:
     data_dir: Path
     inbox_dir: Path
     feed_source: str = "simulator"
+    # Decisions: where approved ones are published (memory:// or redis://), which underlyings
+    # are decided, and the cadence (a snapshot is decided when its session minute divides it).
+    publish_url: str = "memory://"
+    decide_underlyings: str = "NIFTY,BANKNIFTY"
+    decide_every_minutes: int = 5
 
     @property
     def dagster_home(self) -> Path:
@@ -82,6 +87,9 @@ class Settings:
         os.environ["QS_FEED_SOURCE"] = self.feed_source
         if self.dagster_pg_url:
             os.environ["QS_DAGSTER_PG_URL"] = self.dagster_pg_url
+        os.environ["QS_PUBLISH_URL"] = self.publish_url
+        os.environ["QS_DECIDE_UNDERLYINGS"] = self.decide_underlyings
+        os.environ["QS_DECIDE_EVERY_MINUTES"] = str(self.decide_every_minutes)
 
 
 def _canonical_postgres(url: str | None) -> str | None:
@@ -125,8 +133,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     feed_source = env.get("QS_FEED_SOURCE") or ("files" if profile == "prod" else "simulator")
     if feed_source not in ("simulator", "files"):
         raise SettingsError(f"QS_FEED_SOURCE={feed_source!r} is not one of simulator, files")
+    every = env.get("QS_DECIDE_EVERY_MINUTES") or "5"
+    if not every.isdigit() or not 1 <= int(every) <= 375:
+        raise SettingsError(
+            f"QS_DECIDE_EVERY_MINUTES={every!r} must be a whole number of minutes in 1..375"
+        )
+    publish_url = env.get("QS_PUBLISH_URL") or "memory://"
+    if not publish_url.startswith(("memory://", "redis://", "rediss://")):
+        raise SettingsError(f"QS_PUBLISH_URL={publish_url!r} must be memory:// or a redis:// URL")
     return Settings(
         feed_source=feed_source,
+        publish_url=publish_url,
+        decide_underlyings=env.get("QS_DECIDE_UNDERLYINGS") or "NIFTY,BANKNIFTY",
+        decide_every_minutes=int(every),
         data_dir=Path(env.get("QS_DATA_DIR") or home / "data").expanduser().resolve(),
         inbox_dir=Path(env.get("QS_INBOX_DIR") or home / "inbox").expanduser().resolve(),
         home=home,

@@ -10,7 +10,7 @@ through `tenant_scope` (row-level security on Postgres, the application filter e
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -169,3 +169,29 @@ def _decision_row(batch_id: str, r: DecisionRecord, now: datetime) -> dict[str, 
         "batch_id": batch_id,
         "created_at": now,
     }
+
+
+def stored_records(store: DecisionStore, batch_id: str) -> list[DecisionRecord]:
+    """The decisions of a stored batch as records (operator read, system scope)."""
+    names = {f.name for f in fields(DecisionRecord)}
+    with system_scope(store.engine) as conn:
+        rows = conn.execute(
+            sa.select(decisions)
+            .where(decisions.c.batch_id == batch_id)
+            .order_by(decisions.c.tenant_id)
+        ).all()
+    out = []
+    for row in rows:
+        values = {k: v for k, v in row._mapping.items() if k in names}
+        numbers = dict(values.get("numbers") or {})
+        for name in ("max_profit", "max_loss"):
+            if values.get(name) is None and numbers.get(f"{name}_unbounded"):
+                values[name] = float("inf")
+        values["legs"] = tuple(values.get("legs") or ())
+        values["payoff"] = tuple(tuple(p) for p in values.get("payoff") or ())
+        values["contributions"] = values.get("contributions") or {}
+        values["fallbacks"] = values.get("fallbacks") or {}
+        values["numbers"] = numbers
+        values["reason"] = values.get("reason") or ""
+        out.append(DecisionRecord(**values))
+    return out

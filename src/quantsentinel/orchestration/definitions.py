@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
-from quantsentinel.assets import evaluation, market, risk, surface, volatility
+from quantsentinel.assets import decisions, evaluation, market, risk, surface, volatility
 from quantsentinel.assets.models import (
     FRESHNESS_CHECKS,
     SPECS,
@@ -13,6 +13,7 @@ from quantsentinel.assets.models import (
 )
 from quantsentinel.orchestration.jobs import (
     chain_ingest_job,
+    decide_job,
     evaluation_report_job,
     market_daily_job,
     market_job,
@@ -27,8 +28,11 @@ from quantsentinel.resources import (
     MarketFeedResource,
     ParquetIOManager,
 )
+from quantsentinel.resources.decide import DecideResource
+from quantsentinel.resources.publish import PublisherResource
 from quantsentinel.resources.registry import RegistryResource
 from quantsentinel.resources.risk import RiskResource
+from quantsentinel.sensors.decide import build_snapshot_sensor
 from quantsentinel.sensors.inbox import REJECTED_INPUTS, InboxResource, build_inbox_sensor
 from quantsentinel.sensors.models import (
     build_training_failure_sensor,
@@ -53,6 +57,11 @@ def build_resources() -> dict[str, object]:
             home=dg.EnvVar("QS_HOME"),
         ),
         "risk": RiskResource(database_url=dg.EnvVar("QS_DATABASE_URL")),
+        "decide": DecideResource(
+            underlyings=dg.EnvVar("QS_DECIDE_UNDERLYINGS"),
+            every_minutes=dg.EnvVar.int("QS_DECIDE_EVERY_MINUTES"),
+        ),
+        "publisher": PublisherResource(url=dg.EnvVar("QS_PUBLISH_URL")),
     }
 
 
@@ -61,14 +70,17 @@ def build_definitions() -> dg.Definitions:
     retrain_jobs = {type_id: retrain_job(type_id) for type_id in SPECS}
     return dg.Definitions(
         assets=[
-            *dg.load_assets_from_modules([market, volatility, surface, evaluation, risk]),
+            *dg.load_assets_from_modules(
+                [market, volatility, surface, evaluation, risk, decisions]
+            ),
             REJECTED_INPUTS,
             *TRAINING_ASSETS,
         ],
         asset_checks=FRESHNESS_CHECKS,
         jobs=[
             market_job, market_daily_job, chain_ingest_job, model_health_job, evaluation_report_job,
-            evaluate_model_job, conclude_shadow_job, risk_sweep_job, *retrain_jobs.values(),
+            evaluate_model_job, conclude_shadow_job, risk_sweep_job, decide_job,
+            *retrain_jobs.values(),
         ],
         schedules=[
             *SCHEDULES,
@@ -76,6 +88,7 @@ def build_definitions() -> dg.Definitions:
         ],
         sensors=[
             build_inbox_sensor(chain_ingest_job.name),
+            build_snapshot_sensor(decide_job.name),
             staged_model_sensor,
             shadow_window_sensor,
             build_training_failure_sensor(list(retrain_jobs.values())),

@@ -56,6 +56,16 @@ risk_sweep_job = dg.define_asset_job(
     "that none is tripped.",
 )
 
+decide_job = dg.define_asset_job(
+    "decide_job",
+    selection=dg.AssetSelection.assets("decision_batches"),
+    executor_def=dg.in_process_executor,
+    tags={"qs/decide": "serial"},
+    description="Decide one validated snapshot for every tenant (sensor-launched, run key = "
+    "snapshot id): signals, combination, bandit, sizing, castle, one-transaction batch, paper "
+    "fills, publication.",
+)
+
 EVALUATION_REPORTS = ["vol_evaluation", "density_accuracy"]
 
 evaluation_report_job = dg.define_asset_job(

@@ -68,7 +68,7 @@ def forecast_variance_at(table: pd.DataFrame, h: float) -> float:
     return float(np.interp(h, horizons[order], variance[order]))
 
 
-def _latest_forecast(forecasts: pd.DataFrame, underlying: str, at: pd.Timestamp) -> pd.DataFrame:
+def latest_forecast(forecasts: pd.DataFrame, underlying: str, at: pd.Timestamp) -> pd.DataFrame:
     """The newest forecast table (one row per horizon) whose close had passed before `at`."""
     require_columns(forecasts, FORECAST_COLUMNS, "vol_forecasts")
     own = forecasts[forecasts["underlying"].astype(str) == underlying]
@@ -112,7 +112,7 @@ def volatility_signal(
         return neutral(NAME, "volatility", "no_vol_forecast")
     if iv_surface is None:
         return neutral(NAME, "volatility", "no_iv_surface")
-    table = _latest_forecast(vol_forecasts, underlying, at)
+    table = latest_forecast(vol_forecasts, underlying, at)
     require_columns(iv_surface, SURFACE_COLUMNS, "iv_surface")
     surface = before(iv_surface, at, "iv_surface")
     surface = surface[surface["underlying"].astype(str) == underlying]

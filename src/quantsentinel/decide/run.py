@@ -1,0 +1,227 @@
+"""One decide run: a validated snapshot in, a committed decision batch (and its fills) out.
+
+Order matters and is deliberate:
+1. read the snapshot and its history (decide.inputs);
+2. mark the open paper positions of this underlying on the snapshot, closing those at target,
+   stop or expiry, so every tenant's book is current before it is judged;
+3. learn: the tenants' bandits from the positions closed since they last learnt, the combiners
+   from readings whose horizon has passed;
+4. the shared view (signals, combination, regime, outlook, unit structures): once;
+5. per tenant: arm, size, candidate; the castle judges all candidates (audited);
+6. save the learning state (version-checked), then write the batch and every decision in ONE
+   transaction (decide.store): a reader sees all of it or none of it;
+7. after the commit: paper fills of approved paper-mode decisions, then publication on each
+   tenant's channel. Both are downstream of the durable row; a failed publish loses nothing.
+
+A snapshot already decided is not decided again (`BatchExists`): the run reports the stored batch
+and completes any fills a crashed run left undone (opening is idempotent per decision).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from quantsentinel.decide.inputs import BarsFallback, SnapshotInputs, load_snapshot
+from quantsentinel.decide.learning import (
+    BanditState,
+    CombinerState,
+    LearningSettings,
+    add_pending,
+    bandit_key,
+    combiner_key,
+    learn_from_closed,
+    load_bandits,
+    load_combiner,
+    resolve_pending,
+)
+from quantsentinel.decide.store import BatchExists, BatchRecord, DecisionRecord, DecisionStore
+from quantsentinel.decide.tenants import Proposal, decision_record, judge, propose
+from quantsentinel.decide.view import MarketView, build_view
+from quantsentinel.ml.signals import SIGNAL_NAMES
+from quantsentinel.risk.gatekeeper import RiskGatekeeper
+from quantsentinel.risk.tenancy.store import Tenant, TenantStore
+
+
+@dataclass
+class DecideOutcome:
+    batch_id: str
+    batch: dict[str, Any]
+    records: list[DecisionRecord]
+    already_decided: bool = False
+    view: MarketView | None = None
+    marked: Any = None
+    fills: list[Any] = field(default_factory=list)
+    published: Any = None
+    learnt: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def approved(self) -> list[DecisionRecord]:
+        return [r for r in self.records if r.approved]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._last, 6)
+        self._last = now
+
+
+def decide_snapshot(
+    engine: sa.Engine,
+    data_dir: Path | str,
+    snapshot_id: str,
+    day: date,
+    underlying: str,
+    *,
+    settings: LearningSettings | None = None,
+    bars_fallback: BarsFallback | None = None,
+    publisher: Any = None,
+    tenants: list[Tenant] | None = None,
+    universe: tuple[str, ...] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> DecideOutcome:
+    """Decide `snapshot_id` for every tenant (see the module docstring for the order)."""
+    from quantsentinel.decide.paper import LearningStateStore, PaperExecutor
+
+    settings = settings or LearningSettings()
+    clock = _Clock()
+    decisions = DecisionStore(engine)
+    executor = PaperExecutor(engine)
+    existing = decisions.batch(snapshot_id)
+    tenants = tenants if tenants is not None else TenantStore(engine).list()
+    by_id = {t.tenant_id: t for t in tenants}
+    if existing is not None:
+        return _already_decided(decisions, executor, existing, data_dir, by_id, clock)
+
+    extra = {"universe": universe} if universe is not None else {}
+    inputs = load_snapshot(
+        data_dir, snapshot_id, day, underlying, bars_fallback=bars_fallback, **extra
+    )
+    clock.lap("load")
+    from quantsentinel.risk.structures import ChainView
+
+    marked = executor.mark(ChainView(inputs.chain), by_id)
+    clock.lap("mark")
+
+    states = LearningStateStore(engine)
+    found = states.load_many(
+        [combiner_key(underlying, a) for a in ("direction", "volatility")]
+        + [bandit_key(t) for t in by_id]
+    )
+    bandits = load_bandits(found, by_id, settings)
+    learnt_bandit = learn_from_closed(engine, bandits)
+    combiners: dict[str, CombinerState] = {}
+
+    def combiner_for(axis: str, names: tuple[str, ...]):
+        key = combiner_key(underlying, axis)
+        combiners[axis] = load_combiner(key, found.get(key), settings.combiner, names)
+        return combiners[axis].combiner
+
+    view = build_view(inputs, combiner_for)
+    resolved = resolve_pending(combiners, view.chain.spot, inputs.at, settings.resolve_minutes)
+    add_pending(combiners, view.readings, inputs.at, view.chain.spot, view.implied_vol)
+    clock.lap("view")
+
+    books = executor.books(list(by_id))
+    proposals = [propose(view, snapshot_id, t, books[t.tenant_id], bandits[t.tenant_id].bandit)
+                 for t in tenants]  # fmt: skip
+    clock.lap("propose")
+    verdicts = judge(RiskGatekeeper(engine), view, proposals, books)
+    clock.lap("castle")
+    analyses: dict[str, Any] = {}
+    records = [decision_record(view, p, verdicts.get(p.tenant.tenant_id), analyses)
+               for p in proposals]  # fmt: skip
+    clock.lap("records")
+
+    _save_learning(states, combiners, bandits)
+    batch = BatchRecord(snapshot_id, underlying, inputs.ts.to_pydatetime(), now(), view.regime,
+                        view.market_record())  # fmt: skip
+    try:
+        row = decisions.write_batch(batch, records)
+    except BatchExists:  # a concurrent run won the race: report what it wrote
+        return _already_decided(decisions, executor, decisions.batch(snapshot_id), data_dir,
+                                by_id, clock)  # fmt: skip
+    clock.lap("commit")
+
+    fills = _open(executor, snapshot_id, records, view.chain, by_id)
+    clock.lap("fill")
+    published = None
+    if publisher is not None:
+        from quantsentinel.decide.publish import publish_approved
+
+        published = publish_approved(publisher, batch, records)
+    clock.lap("publish")
+    return DecideOutcome(
+        snapshot_id, row, records, False, view, marked, fills, published,
+        {"bandit_rewards": learnt_bandit, "combiner_outcomes": resolved}, clock.timings,
+    )  # fmt: skip
+
+
+def _paper_tenants(records: list[DecisionRecord], by_id: dict[str, Tenant]) -> list:
+    return [r for r in records if r.approved and by_id.get(r.tenant_id) is not None
+            and by_id[r.tenant_id].trading_mode == "paper"]  # fmt: skip
+
+
+def _open(executor, batch_id: str, records, chain, by_id) -> list:
+    paper = _paper_tenants(records, by_id)
+    return executor.open(batch_id, paper, chain, by_id) if paper else []
+
+
+def _save_learning(
+    store: Any, combiners: dict[str, CombinerState], bandits: dict[str, BanditState]
+) -> None:
+    from quantsentinel.decide.paper import StateWrite
+
+    writes = [StateWrite(s.key, "combiner", s.to_json(), None, s.version)
+              for s in combiners.values()]  # fmt: skip
+    writes += [StateWrite(s.key, "bandit", s.to_json(), s.tenant_id, s.version)
+               for s in bandits.values() if s.changed or s.version is None]  # fmt: skip
+    store.save_many(writes)
+
+
+def _already_decided(
+    decisions: DecisionStore,
+    executor: Any,
+    row: dict[str, Any],
+    data_dir: Path | str,
+    by_id: dict[str, Tenant],
+    clock: _Clock,
+) -> DecideOutcome:
+    """The stored batch, with any fills a crashed run did not get to."""
+    from quantsentinel.decide.store import stored_records
+
+    records = stored_records(decisions, row["batch_id"])
+    fills: list = []
+    if _paper_tenants(records, by_id):
+        from quantsentinel.risk.structures import ChainView
+
+        day = row["snapshot_ts"].date() if hasattr(row["snapshot_ts"], "date") else None
+        inputs: SnapshotInputs = load_snapshot(
+            data_dir, row["batch_id"], _ist_day(row["snapshot_ts"], day), row["underlying"]
+        )
+        fills = _open(executor, row["batch_id"], records, ChainView(inputs.chain), by_id)
+    clock.lap("already_decided")
+    return DecideOutcome(row["batch_id"], row, records, True, fills=fills, timings=clock.timings)
+
+
+def _ist_day(ts: datetime, fallback: date | None) -> date:
+    from quantsentinel.market.schema import MARKET_TZ
+
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(MARKET_TZ).date() if ts else fallback
+
+
+__all__ = ["SIGNAL_NAMES", "DecideOutcome", "Proposal", "decide_snapshot"]
