@@ -34,12 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     replay = sub.add_parser(
         "replay", help="simulated days of snapshots through the snapshot sensor and decide runs"
     )
-    replay.add_argument("--days", type=int, default=2, help="trading days to decide (default 2)")
+    replay.add_argument("--days", type=int, default=5, help="trading days to decide (default 5)")
     replay.add_argument("--end", help="last day (YYYY-MM-DD; default: the last trading day)")
     replay.add_argument("--underlying", nargs="*", default=["NIFTY", "BANKNIFTY"])
     replay.add_argument(
-        "--every", type=int, default=30,
-        help="decide a snapshot every N session minutes (default 30; 5 = every snapshot)",
+        "--every", type=int, default=60,
+        help="decide a snapshot every N session minutes (default 60; 5 = every snapshot)",
     )  # fmt: skip
     replay.add_argument(
         "--warmup", type=int, default=1,
@@ -55,6 +55,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not 1 <= args.every <= 375:
         print("error: --every must be a whole number of minutes in 1..375")
         return 2
+    import warnings
+
+    # Dagster's beta/deprecation notices about its own internals are not the user's business.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     os.environ["QS_DECIDE_EVERY_MINUTES"] = str(args.every)
     os.environ["QS_DECIDE_UNDERLYINGS"] = ",".join(args.underlying)
     from quantsentinel.cli import _last_trading_days, _settings
@@ -91,11 +96,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
             market_s = time.perf_counter() - t
             cursor, runs = tick_and_run(defs, instance, cursor)
             ok = sum(r.success for r in runs)
-            print(f"  {day}: market {market_s:.1f} s; {len(runs)} decide run(s), {ok} ok, "
-                  f"{time.perf_counter() - t - market_s:.1f} s")  # fmt: skip
+            seen = _run_counts(runs)
+            print(f"  {day}: market {market_s:.1f} s; {len(runs)} decide run(s), {ok} ok in "
+                  f"{time.perf_counter() - t - market_s:.1f} s: {seen['approved']} approved of "
+                  f"{seen['tenants']} decisions, {seen['closed']} position(s) closed")  # fmt: skip
     print(f"\n{time.perf_counter() - started:.1f} s in all.\n")
     print_report(engine, [t.tenant_id for t in tenants])
     return 0
+
+
+def _run_counts(runs: list) -> dict[str, int]:
+    """Approved decisions, decisions and closed positions, from the runs' materializations."""
+    counts = {"approved": 0, "tenants": 0, "closed": 0}
+    for result in runs:
+        if not result.success:
+            continue
+        for event in result.get_asset_materialization_events():
+            meta = event.event_specific_data.materialization.metadata
+            counts["approved"] += int(meta["approved"].value) if "approved" in meta else 0
+            counts["tenants"] += int(meta["tenants"].value) if "tenants" in meta else 0
+            if "positions_closed_on_mark" in meta:
+                counts["closed"] += int(meta["positions_closed_on_mark"].value)
+    return counts
 
 
 def ensure_demo_tenants(engine) -> list:

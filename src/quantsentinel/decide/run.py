@@ -140,7 +140,7 @@ def decide_snapshot(
     clock.lap("propose")
     verdicts = judge(RiskGatekeeper(engine), view, proposals, books)
     clock.lap("castle")
-    analyses: dict[str, Any] = {}
+    analyses = view.context.analyses
     records = [decision_record(view, p, verdicts.get(p.tenant.tenant_id), analyses)
                for p in proposals]  # fmt: skip
     clock.lap("records")

@@ -126,6 +126,7 @@ def judge(
         dict(books),
         actor="decide",
         tenants={p.tenant.tenant_id: p.tenant for p in with_candidate},
+        batch=True,
     )
     out = {p.tenant.tenant_id: v for p, v in zip(with_candidate, verdicts, strict=True)}
     without = [p for p in proposals if p.candidate is None]
@@ -164,10 +165,9 @@ def decision_record(
             proposal.tenant.tenant_id, False, verdict.blocked_by, verdict.reason,
             structure=structure.kind, legs=legs, units=units, numbers=numbers, **common,
         )  # fmt: skip
-    key = structure.describe()
-    if key not in analyses:
-        analyses[key] = analyse(structure, view.chain)
-    a = analyses[key]
+    if structure not in analyses:  # the castle's analyses of this snapshot (MarketContext)
+        analyses[structure] = analyse(structure, view.chain)
+    a = analyses[structure]
     target, stop = exits(float(a.net_premium), float(a.max_profit), float(a.max_loss))
     numbers.update(
         margin=round(float(a.margin.total), 2),

@@ -62,6 +62,7 @@ class RiskGatekeeper:
         *,
         actor: str = "castle",
         tenants: dict[str, Tenant] | None = None,
+        batch: bool = False,
     ) -> list[Verdict]:
         """Verdicts for candidates of possibly many tenants, in order.
 
@@ -69,7 +70,15 @@ class RiskGatekeeper:
         runs outside any transaction (a hedge search must not hold a database lock), and the
         tenant's verdicts are appended to the audit log in one transaction. The castle never
         raises; if the audit write fails, the whole tenant's answer fails with it (nothing is
-        returned unaudited)."""
+        returned unaudited).
+
+        `batch=True` is the decide run's mode (the system deciding a snapshot for every tenant):
+        every switch is read in one system-scope transaction and every audit row written in one,
+        instead of two transactions per tenant, which dominated a 1,000-tenant batch. The reads
+        are the same queries, each filtered by its tenant; if the audit write fails, no verdict
+        of the batch is returned."""
+        if batch:
+            return self._evaluate_batch(candidates, market, books or {}, actor, tenants or {})
         books = books or {}
         verdicts: dict[int, Verdict] = {}
         by_tenant: dict[object, list[int]] = {}
@@ -98,6 +107,47 @@ class RiskGatekeeper:
                         session.conn, **_audit_fields(verdict, candidates[i], market, actor)
                     )
                     verdicts[i] = verdict
+        return [verdicts[i] for i in range(len(candidates))]
+
+    def _evaluate_batch(
+        self,
+        candidates: Sequence[Candidate],
+        market: MarketContext,
+        books: dict[str, Book],
+        actor: str,
+        tenants: dict[str, Tenant],
+    ) -> list[Verdict]:
+        verdicts: dict[int, Verdict] = {}
+        known: dict[int, Tenant] = {}
+        for i, c in enumerate(candidates):
+            tenant = tenants.get(c.tenant_id) or self._find(c.tenant_id)
+            if isinstance(tenant, TenantError):
+                verdicts[i] = self._refuse_unknown(c, tenant, actor)
+            else:
+                known[i] = tenant
+        active: dict[tuple, list] = {}
+        with system_scope(self.engine) as conn:
+            for i, tenant in known.items():
+                key = (tenant.tenant_id, _scope(candidates[i]))
+                if key not in active:
+                    strategy, symbol, broker, models, live = key[1]
+                    active[key] = self.switches.blocking(
+                        conn, tenant_id=tenant.tenant_id, strategy=strategy, symbol=symbol,
+                        broker=broker, models=models, live=live,
+                    )  # fmt: skip
+        answered = {
+            i: self.castle.evaluate(
+                candidates[i],
+                market,
+                TenantContext(tenant, books.get(tenant.tenant_id, Book())),
+                active[(tenant.tenant_id, _scope(candidates[i]))],
+            )
+            for i, tenant in known.items()
+        }
+        with system_scope(self.engine) as conn:
+            for i, verdict in answered.items():
+                audit.record(conn, **_audit_fields(verdict, candidates[i], market, actor))
+        verdicts.update(answered)
         return [verdicts[i] for i in range(len(candidates))]
 
     def _find(self, tenant_id: object) -> Tenant | TenantError:

@@ -38,7 +38,7 @@ def build_inbox_sensor(job_name: str) -> dg.SensorDefinition:
     @dg.sensor(
         name="inbox_sensor",
         job_name=job_name,
-        minimum_interval_seconds=10,
+        minimum_interval_seconds=2,  # a directory listing and one query: cheap to run often
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Lands option-chain files dropped into the inbox and validates the "
         "partitions they touch; rejects unusable files with a named reason.",

@@ -109,6 +109,17 @@ class PaperExecutor:
                     decision_id=pid,
                 )
             plans.append(self._plan(batch_id, pid, d, chain, tenants))
+        if not plans:
+            return []
+        try:
+            # The common case, a decide run filling its batch: one transaction for every tenant
+            # (the system scope writes each row with its own tenant_id).
+            with system_scope(self.engine) as conn:
+                conn.execute(paper_positions.insert(), [position for position, _ in plans])
+                conn.execute(paper_fills.insert(), [fill for _, fill in plans])
+            return [store.fill_from_row(fill) for _, fill in plans]
+        except sa.exc.IntegrityError:
+            pass  # a concurrent run opened some of them: one transaction per position instead
         fills = []
         for position, fill in plans:
             try:

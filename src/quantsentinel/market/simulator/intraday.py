@@ -23,7 +23,6 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from quantsentinel.market.schema import BAR_COLUMNS, conform
 from quantsentinel.market.simulator.config import SimulatorConfig
@@ -94,6 +93,8 @@ def nifty_session(
     n = n_minutes * k
     z = stream(config.seed, "intraday", "NIFTY", day).standard_normal((3, n))
     phi = math.exp(-math.log(2.0) / (INTRADAY_VOL_HALF_LIFE_MIN * k))
+    from scipy.signal import lfilter  # scipy.signal costs ~0.9 s to import: only when used
+
     h = lfilter([INTRADAY_VOL_OF_VOL * math.sqrt(1 - phi * phi)], [1.0, -phi], z[2])
     mult = np.repeat(u_shape(n_minutes), k) * np.exp(h)
     mult /= math.sqrt(float(np.mean(mult * mult)))

@@ -44,7 +44,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 MIN_REGRESSION_OBS = 30  # on top of the longest lag: fewer leaves HAC errors meaningless
 
@@ -275,6 +274,8 @@ def fit_har(
     x = har_design(rv, spec, bv=bv)
     target = values[spec.max_lag :]
     y = np.log(target) if spec.form == "log" else target
+    import statsmodels.api as sm  # ~0.5 s to import: paid by fitting, not by importers
+
     exog = sm.add_constant(x, has_constant="add")
     cov = {"cov_type": "HAC", "cov_kwds": {"maxlags": spec.hac_lags}}
     if weights is None:

@@ -84,7 +84,13 @@ class Assessment:
 
     @cached_property
     def analysis(self):
-        return analyse(self.structure, self.market.chain)
+        cache = self.market.analyses
+        structure = self.structure
+        if structure not in cache:
+            if len(cache) > 4096:  # a snapshot's candidates, not a leak across snapshots
+                cache.clear()
+            cache[structure] = analyse(structure, self.market.chain)
+        return cache[structure]
 
     @cached_property
     def margin_required(self) -> float:

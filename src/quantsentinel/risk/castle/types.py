@@ -134,6 +134,9 @@ class MarketContext:
     regime: str
     news: tuple[NewsItem, ...] = ()
     covariance: pd.DataFrame | None = None  # daily return covariance, 60 days, by underlying
+    # Structure analyses on this chain, shared by every candidate of the snapshot: tenants who
+    # drew the same arm at the same size are analysed once (see Assessment.analysis).
+    analyses: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from quantsentinel.risk.castle.regime import REGIMES
