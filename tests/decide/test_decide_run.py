@@ -206,3 +206,47 @@ def test_a_closed_position_reaches_its_tenants_bandit_exactly_once(engine, marke
     assert states["alpha"].through[1] in {c.position_id for c in closed}
     assert states["alpha"].learnt == len(closed)
     assert learn_from_closed(engine, states) == 0  # the watermark: never counted twice
+
+
+class _Version:
+    def __init__(self, end: date) -> None:
+        self.training_data_end = end
+        self.semantic_version = "1.0.0"
+
+
+class _Champion:
+    def __init__(self, model, end: date) -> None:
+        self.model, self.version = model, _Version(end)
+
+
+@pytest.fixture(scope="module")
+def direction_champion(market):
+    from datetime import timedelta
+
+    from quantsentinel.ml.models.direction import direction_dataset, train_direction
+
+    _, _, sim = market
+    frame = direction_dataset(sim, DAY - timedelta(days=200), DAY - timedelta(days=20))
+    return train_direction(frame).model
+
+
+def test_a_promoted_direction_model_fills_the_slot(engine, market, direction_champion) -> None:
+    from datetime import timedelta
+
+    _, _, sim = market
+    served = _Champion(direction_champion, DAY - timedelta(days=20))
+    # No India VIX stored and no feed to fall back on: the model cannot read its features.
+    out = _decide(engine, market, 32, load_direction_champion=lambda: served)
+    assert out.view.fallbacks["direction_model"] == "no_features"
+    out = _decide(
+        engine, market, 33, load_direction_champion=lambda: served, vix_fallback=sim.vix_bars
+    )
+    signal = out.view.signals["direction"]
+    assert signal.fallback is None and signal.confidence == pytest.approx(0.7)
+    assert "direction_lgbm" in out.view.models and "direction_model" not in out.view.fallbacks
+    # A champion trained through the decision day has seen its future: refused, and said so.
+    leaky = _Champion(direction_champion, DAY)
+    out = _decide(engine, market, 34, load_direction_champion=lambda: leaky)
+    assert out.view.signals["direction"].fallback == "rule_baseline"
+    assert out.view.fallbacks["direction_model"] == f"champion_trained_through_{DAY}"
+    assert _decide(engine, market, 35).view.fallbacks["direction_model"] == "no registry"

@@ -9,9 +9,11 @@ one, the shared signals) and the `batch_complete` check re-reads the committed b
 import dagster as dg
 from quantsentinel.assets.decision_metadata import batch_metadata
 from quantsentinel.assets.partitions import partition_parts, trading_day_by_underlying
+from quantsentinel.ml.models.direction import TYPE_ID as DIRECTION
 from quantsentinel.resources import DatabaseResource, DataDirResource, MarketFeedResource
 from quantsentinel.resources.decide import DecideResource
 from quantsentinel.resources.publish import PublisherResource
+from quantsentinel.resources.registry import RegistryResource
 
 GROUP = "decisions"
 
@@ -47,6 +49,7 @@ def decision_batches(
     feed: MarketFeedResource,
     decide: DecideResource,
     publisher: PublisherResource,
+    registry: RegistryResource,
 ) -> dg.MaterializeResult:
     from quantsentinel.decide.run import decide_snapshot
     from quantsentinel.decide.store import DecisionStore, stored_records
@@ -61,6 +64,8 @@ def decision_batches(
         underlying,
         settings=decide.learning(),
         bars_fallback=feed.bars if feed.simulated else None,
+        vix_fallback=feed.vix_bars if feed.simulated else None,
+        load_direction_champion=lambda: registry.registry().load_champion(DIRECTION, None),
         publisher=publisher.publisher(),
     )
     if outcome.already_decided:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,8 @@ def decide_snapshot(
     publisher: Any = None,
     tenants: list[Tenant] | None = None,
     universe: tuple[str, ...] | None = None,
+    load_direction_champion: Callable[[], Any] | None = None,
+    vix_fallback: Callable[[date], Any] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> DecideOutcome:
     """Decide `snapshot_id` for every tenant (see the module docstring for the order)."""
@@ -109,6 +111,14 @@ def decide_snapshot(
     inputs = load_snapshot(
         data_dir, snapshot_id, day, underlying, bars_fallback=bars_fallback, **extra
     )
+    from quantsentinel.decide.models import direction_model
+
+    model, model_note = direction_model(
+        load_direction_champion, data_dir, day, underlying,
+        bars_fallback=bars_fallback, vix_fallback=vix_fallback,
+    )  # fmt: skip
+    if model is not None:
+        inputs = replace(inputs, signals=replace(inputs.signals, direction_model=model))
     clock.lap("load")
     from quantsentinel.risk.structures import ChainView
 
@@ -130,6 +140,10 @@ def decide_snapshot(
         return combiners[axis].combiner
 
     view = build_view(inputs, combiner_for)
+    if model is None:
+        view.fallbacks["direction_model"] = model_note
+    else:
+        view.models = (*view.models, "direction_lgbm")
     resolved = resolve_pending(combiners, view.chain.spot, inputs.at, settings.resolve_minutes)
     add_pending(combiners, view.readings, inputs.at, view.chain.spot, view.implied_vol)
     clock.lap("view")

@@ -48,6 +48,12 @@ def direction_dataset(simulator: Any, start: date, end: date) -> pd.DataFrame:
     days = calendar.trading_days(start, end)
     bars = pd.concat([simulator.bars(d, "NIFTY") for d in days], ignore_index=True)
     vix = pd.concat([simulator.vix_bars(d) for d in days], ignore_index=True)
+    return direction_frame(bars, vix).dropna()
+
+
+def direction_frame(bars: pd.DataFrame, vix: pd.DataFrame) -> pd.DataFrame:
+    """FEATURES (and `target`, NaN where the next day is unknown) per session of NIFTY's 1-minute
+    `bars` and the India VIX's: the one place training and serving build features."""
     measures = realized_measures(bars).set_index("date")
     close = bars.groupby(bars["ts"].dt.tz_convert("Asia/Kolkata").dt.date)["close"].last()
     vix_close = vix.groupby(vix["ts"].dt.tz_convert("Asia/Kolkata").dt.date)["close"].last()
@@ -63,7 +69,43 @@ def direction_dataset(simulator: Any, start: date, end: date) -> pd.DataFrame:
     # The target looks one day ahead; everything else looks back. The last day has no target.
     frame["target"] = (log_close.shift(-1) - log_close > 0).astype(float)
     frame.loc[frame.index[-1], "target"] = np.nan
-    return frame.dropna()
+    return frame
+
+
+# Sessions of bars serving needs before the decision day: 5-day return and 5-day mean RV.
+SERVING_SESSIONS = 8
+
+
+def serve_direction(champion: Any, features: pd.DataFrame, day: date) -> tuple[Any | None, str]:
+    """The champion as the direction signal's model on `day`, or None and why.
+
+    `features`: `direction_frame` rows of sessions before `day`; the last complete one is what the
+    model reads (its P(up) is for the next session, i.e. `day`). Refused: no champion; a champion
+    trained on data through `day` or later (serving a backfilled day from a model that saw its
+    future is look-ahead); features missing or incomplete. The returned callable ignores the
+    signal's own feature dict: the model has its own features, fixed for the day.
+    """
+    if champion is None:
+        return None, "no_champion"
+    end = champion.version.training_data_end
+    if end is not None and end >= day:
+        return None, f"champion_trained_through_{end}"
+    usable = (
+        features[pd.Index(features.index) < day].dropna(subset=FEATURES)
+        if len(features)
+        else features
+    )
+    if usable.empty:
+        return None, "no_features"
+    row = usable.iloc[[-1]]
+    probability = float(predict_up_probability(champion.model, row)[0])
+    version = champion.version.semantic_version
+
+    def model(_: Any) -> float:
+        return probability
+
+    model.__name__ = f"{TYPE_ID} {version} (P(up)={probability:.3f} from {row.index[0]})"
+    return model, f"champion {version}"
 
 
 def train_direction(frame: pd.DataFrame, params: dict[str, Any] | None = None, seed: int = 7):
