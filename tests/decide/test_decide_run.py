@@ -250,3 +250,43 @@ def test_a_promoted_direction_model_fills_the_slot(engine, market, direction_cha
     assert out.view.signals["direction"].fallback == "rule_baseline"
     assert out.view.fallbacks["direction_model"] == f"champion_trained_through_{DAY}"
     assert _decide(engine, market, 35).view.fallbacks["direction_model"] == "no registry"
+
+
+def test_paper_losses_reach_the_kill_switch_sweep(engine, market) -> None:
+    """The sweep reads the paper books: a tenant whose open positions are marked beyond its daily
+    loss limit is halted, and its next decision says so."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from quantsentinel.decide.paper import paper_positions
+    from quantsentinel.decide.paper.exposure import book_pnl
+    from quantsentinel.risk.kill_switches import Observations, TenantState
+
+    for i in range(0, 30, 6):
+        _decide(engine, market, i)
+    tenants = {t.tenant_id: t for t in TenantStore(engine).list()}
+    opened = {p["tenant_id"] for p in PaperExecutor(engine).positions("alpha")}
+    assert opened == {"alpha"}
+    with engine.begin() as conn:  # the mark of a crash: 5% of capital under water
+        conn.execute(
+            sa.update(paper_positions)
+            .where(paper_positions.c.tenant_id == "alpha")
+            .values(unrealised_pnl=-0.05 * tenants["alpha"].capital / len(opened))
+        )
+    now = datetime.now(UTC)
+    books = book_pnl(engine, list(tenants), now)
+    assert books["alpha"].unrealised == pytest.approx(-0.05 * tenants["alpha"].capital)
+    assert books["alpha"].margin_used > 0 and books["tiny"].margin_used == 0
+    states = [
+        TenantState(t.tenant_id, t.capital, t.created_at, books[t.tenant_id].realised_today,
+                    books[t.tenant_id].unrealised, margin_used=books[t.tenant_id].margin_used)
+        for t in tenants.values()
+    ]  # fmt: skip
+    result = KillSwitchStore(engine).sweep(
+        Observations(now=now, tenants=states), {t: v.policy for t, v in tenants.items()}
+    )
+    assert "tenant_daily_loss:alpha" in {s.switch_key for s in result.tripped}
+    after = _decide(engine, market, 40)
+    alpha = next(r for r in after.records if r.tenant_id == "alpha")
+    assert alpha.blocked_by == "kill_switch" and "tenant_daily_loss" in alpha.reason

@@ -1,8 +1,9 @@
 """Risk group: the kill-switch sweep, with switch state, tenants and the latest verdicts as
 metadata, and a check that fails while any kill switch is tripped.
 
-The sweep observes what the platform knows without a tenant book (issue 6 adds books): each
-tenant's capital and age (capital floor, dry-run lock), every registered model's champion age
+The sweep observes each tenant's capital and age (capital floor, dry-run lock), its paper book
+(today's realised and unrealised P&L, margin in use, each strategy's closed-trade P&L: daily loss,
+margin utilisation, strategy drawdown), every registered model's champion age
 against its retrain cadence (model staleness), and, during the session, how long ago the inbox
 feed last delivered (stale data; the simulator default has no live feed, so no feed is judged).
 """
@@ -23,14 +24,24 @@ VERDICTS_SHOWN = 20
 
 
 def _observations(risk: RiskResource, registry: RegistryResource, now: datetime, tenants):
+    from quantsentinel.decide.paper.exposure import book_pnl
     from quantsentinel.market.calendar import in_session
     from quantsentinel.market.records import ingested_inputs
     from quantsentinel.ml.registry.schema import GLOBAL
     from quantsentinel.risk.kill_switches import GLOBAL_KEY, Observations, TenantState
     from quantsentinel.risk.kill_switches.observations import ModelState
 
+    books = book_pnl(risk.engine(), [t.tenant_id for t in tenants], now)
     states = [
-        TenantState(tenant_id=t.tenant_id, capital=t.capital, created_at=t.created_at)
+        TenantState(
+            tenant_id=t.tenant_id,
+            capital=t.capital,
+            created_at=t.created_at,
+            realised_pnl=books[t.tenant_id].realised_today,
+            unrealised_pnl=books[t.tenant_id].unrealised,
+            margin_used=books[t.tenant_id].margin_used,
+            strategy_pnl=books[t.tenant_id].strategy_pnl,
+        )
         for t in tenants
     ]
     store = registry.store()
