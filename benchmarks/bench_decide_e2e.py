@@ -45,7 +45,9 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
-    os.environ.update({"QS_HOME": str(home), "QS_DECIDE_EVERY_MINUTES": "5"})
+    os.environ.update(
+        {"QS_HOME": str(home), "QS_DECIDE_EVERY_MINUTES": "5", "QS_DECIDE_MAX_AGE_MINUTES": "0"}
+    )
     import sqlalchemy as sa
 
     import dagster as dg

@@ -61,6 +61,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     os.environ["QS_DECIDE_EVERY_MINUTES"] = str(args.every)
+    os.environ["QS_DECIDE_MAX_AGE_MINUTES"] = "0"  # simulated days are in the past by design
     os.environ["QS_DECIDE_UNDERLYINGS"] = ",".join(args.underlying)
     from quantsentinel.cli import _last_trading_days, _settings
     from quantsentinel.market.contracts import UNDERLYINGS

@@ -45,6 +45,7 @@ class Settings:
     publish_url: str = "memory://"
     decide_underlyings: str = "NIFTY,BANKNIFTY"
     decide_every_minutes: int = 5
+    decide_max_age_minutes: int = 15  # 0: decide snapshots of any age (replays, backfills)
 
     @property
     def dagster_home(self) -> Path:
@@ -90,6 +91,7 @@ class Settings:
         os.environ["QS_PUBLISH_URL"] = self.publish_url
         os.environ["QS_DECIDE_UNDERLYINGS"] = self.decide_underlyings
         os.environ["QS_DECIDE_EVERY_MINUTES"] = str(self.decide_every_minutes)
+        os.environ["QS_DECIDE_MAX_AGE_MINUTES"] = str(self.decide_max_age_minutes)
 
 
 def _canonical_postgres(url: str | None) -> str | None:
@@ -138,6 +140,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"QS_DECIDE_EVERY_MINUTES={every!r} must be a whole number of minutes in 1..375"
         )
+    max_age = env.get("QS_DECIDE_MAX_AGE_MINUTES") or "15"
+    if not max_age.isdigit():
+        raise SettingsError(
+            f"QS_DECIDE_MAX_AGE_MINUTES={max_age!r} must be a whole number of minutes (0: any age)"
+        )
     publish_url = env.get("QS_PUBLISH_URL") or "memory://"
     if not publish_url.startswith(("memory://", "redis://", "rediss://")):
         raise SettingsError(f"QS_PUBLISH_URL={publish_url!r} must be memory:// or a redis:// URL")
@@ -146,6 +153,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         publish_url=publish_url,
         decide_underlyings=env.get("QS_DECIDE_UNDERLYINGS") or "NIFTY,BANKNIFTY",
         decide_every_minutes=int(every),
+        decide_max_age_minutes=int(max_age),
         data_dir=Path(env.get("QS_DATA_DIR") or home / "data").expanduser().resolve(),
         inbox_dir=Path(env.get("QS_INBOX_DIR") or home / "inbox").expanduser().resolve(),
         home=home,

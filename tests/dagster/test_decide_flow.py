@@ -21,6 +21,7 @@ def defs(qs_home: Settings, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
 
     defs = build_definitions()
     monkeypatch.setenv("QS_DECIDE_EVERY_MINUTES", "60")
+    monkeypatch.setenv("QS_DECIDE_MAX_AGE_MINUTES", "0")  # the test day is in the past
     return defs
 
 
@@ -97,6 +98,15 @@ def test_sensor_launches_one_decide_run_per_validated_snapshot(
             tags=first.tags,
         )
         assert again.success and _meta(again)["already_decided"] is True
+
+        # Only a run whose blocking checks all ran and passed lets its snapshots be decided.
+        from quantsentinel.sensors.decide import blocking_check_problems
+
+        assert blocking_check_problems(instance, market.run_id) == []
+        assert blocking_check_problems(instance, result.run_id) == [
+            "tabular_expectations did not run",
+            "no_static_arbitrage did not run",
+        ]
         assert len(stored_records(DecisionStore(engine), first.run_key)) == 2
 
         # An underlying that is not decided never triggers a run.

@@ -265,7 +265,10 @@ def check_stop_exit_and_stale_marks(engine: sa.Engine) -> None:
 def check_expiry_settles_at_intrinsic(engine: sa.Engine) -> None:
     near = view().expiries()[0]
     executor, known, s = opened(engine, "vertical_debit", expiry=near, direction="bearish", width=2)
-    on_expiry = view(near, 3)
+    morning = view(near, 3)
+    # The exchange settles at the close: an expiry-day morning is only a mark.
+    assert not executor.mark(morning, known).closed
+    on_expiry = view(near, 74)  # 15:25 IST, the session's last snapshot
     assert on_expiry.trade_date == near and on_expiry.spot < min(leg.strike for leg in s.all_legs)
     (closed,) = executor.mark(on_expiry, known).closed
     assert closed.reason == "expiry" and closed.exit_spot == on_expiry.spot

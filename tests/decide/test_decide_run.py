@@ -153,6 +153,14 @@ def test_fills_marks_and_the_loops_close(engine, market) -> None:
     learnt = sum(o.learnt["bandit_rewards"] for o in outs)
     # A position closed by a run's mark is learnt by that run (marks come before learning).
     assert learnt == closed
+    # Marks refresh the delta exposure the castle judges the book by.
+    entry = {f"{r_batch}/{r.tenant_id}": r.numbers["delta"] for o in outs
+             for r_batch, r in ((o.batch_id, r) for r in o.approved)}  # fmt: skip
+    marked = [p for t in ("alpha", "beta") for p in executor.positions(t) if p["last_mark_at"]]
+    assert marked
+    for p in marked:
+        at_entry = entry[p["position_id"]] * p["entry_spot"]
+        assert p["delta_notional"] != pytest.approx(at_entry, rel=1e-9)
 
 
 def test_same_batch_draws_the_same_arms(tmp_path, market) -> None:
@@ -175,8 +183,11 @@ def test_snapshot_rows_after_the_decision_are_not_read(market) -> None:
     data, snapshots, sim = market
     inputs = load_snapshot(data, snapshots[10], DAY, "NIFTY", bars_fallback=sim.bars,
                            universe=UNIVERSE)  # fmt: skip
-    for frame in (inputs.signals.iv_surface, inputs.signals.chain_analytics, inputs.signals.bars):
+    for frame in (inputs.signals.iv_surface, inputs.signals.chain_analytics):
         assert (pd.to_datetime(frame["ts"], utc=True) < inputs.at).all()
+    # A bar is known when it ends: the minute the snapshot was taken in is still running.
+    bar_end = pd.to_datetime(inputs.signals.bars["ts"], utc=True) + pd.Timedelta(minutes=1)
+    assert (bar_end <= inputs.at).all() and len(bar_end)
     assert set(inputs.chain["snapshot_id"]) == {snapshots[10]}
 
 
@@ -201,11 +212,11 @@ def test_a_closed_position_reaches_its_tenants_bandit_exactly_once(engine, marke
     arm, regime = opened.numbers["arm"], opened.numbers["regime"]
     before = states["alpha"].bandit.posterior_of(regime, arm).state()
     mine = [c for c in report.closed if c.tenant_id in ("alpha", "beta")]
-    assert learn_from_closed(engine, states) == len(mine)
+    assert learn_from_closed(engine, states, "NIFTY") == len(mine)
     assert states["alpha"].bandit.posterior_of(regime, arm).state() != before
-    assert states["alpha"].through[1] in {c.position_id for c in closed}
+    assert states["alpha"].through["NIFTY"][1] in {c.position_id for c in closed}
     assert states["alpha"].learnt == len(closed)
-    assert learn_from_closed(engine, states) == 0  # the watermark: never counted twice
+    assert learn_from_closed(engine, states, "NIFTY") == 0  # the watermark: never twice
 
 
 class _Version:
@@ -266,8 +277,8 @@ def test_paper_losses_reach_the_kill_switch_sweep(engine, market) -> None:
     for i in range(0, 30, 6):
         _decide(engine, market, i)
     tenants = {t.tenant_id: t for t in TenantStore(engine).list()}
-    opened = {p["tenant_id"] for p in PaperExecutor(engine).positions("alpha")}
-    assert opened == {"alpha"}
+    opened = PaperExecutor(engine).positions("alpha")
+    assert opened and {p["tenant_id"] for p in opened} == {"alpha"}
     with engine.begin() as conn:  # the mark of a crash: 5% of capital under water
         conn.execute(
             sa.update(paper_positions)

@@ -56,14 +56,13 @@ def write_day(
 def write_forecast(
     sim, data_dir: Path, day: date, underlying: str, sessions: int = 22, scale: float = 1.0
 ) -> None:
-    """The baseline forecast made after `day`'s close: mean daily variance of the last sessions."""
+    """The baseline forecast made after `day`'s close: mean session RV of the last sessions (the
+    asset's baseline; session-only, as the project's RV is)."""
+    from quantsentinel.ml.vol.realized import realized_measures
+
     days = [*sessions_before(day, sessions - 1), day]
-    closes = []
-    for d in days:
-        bars = sim.bars(d, underlying)
-        closes.append(float(bars["close"].iloc[-1]))
-    returns = np.diff(np.log(closes))
-    variance = scale * (float(np.mean(returns**2)) if len(returns) else 1e-4)
+    bars = pd.concat([sim.bars(d, underlying) for d in days], ignore_index=True)
+    variance = scale * float(realized_measures(bars)["realized_variance"].mean())
     frame = pd.DataFrame(
         {
             "underlying": underlying,

@@ -37,11 +37,17 @@ from quantsentinel.ml.signals import STOCK_UNIVERSE, SignalInputs, daily_closes_
 from quantsentinel.risk.errors import RiskInputError
 
 HISTORY_SESSIONS = 60  # covariance wall: 60 days of returns; cross-section needs 21
+# The project's RV, and so its vol forecasts, measure the session only; implied vol prices the
+# night too. The overnight share of daily variance is measured from the stored realized_vol
+# partitions (1 - sum RV / sum r^2 over HISTORY_SESSIONS); with fewer than MIN_SHARE_SESSIONS
+# days this prior answers (NIFTY's nights carry roughly a fifth of its daily variance).
+DEFAULT_OVERNIGHT_SHARE = 0.2
+MIN_SHARE_SESSIONS = 20
 DENSITY_SESSIONS = 20  # trailing densities the implied-distribution z-score reads
 FORECAST_SESSIONS = 5  # a long weekend plus a holiday: the volatility signal's own limit
 NEWS_BACK_DAYS, NEWS_AHEAD_DAYS = 5, 3
 CACHE_DIR = "_decide_cache"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 BarsFallback = Callable[[date, str], pd.DataFrame]
 
@@ -110,13 +116,7 @@ def load_snapshot(
 ) -> SnapshotInputs:
     """Everything the decide core reads for `snapshot_id` of partition (day, underlying)."""
     data_dir = Path(data_dir)
-    partition = f"{day}|{underlying}"
-    chains = _read(partition_path(data_dir, "chain_snapshots", day, underlying))
-    if chains is None or "snapshot_id" not in chains:
-        raise SnapshotMissing(snapshot_id, partition)
-    chain = chains[chains["snapshot_id"] == snapshot_id].reset_index(drop=True)
-    if chain.empty:
-        raise SnapshotMissing(snapshot_id, partition)
+    chain = load_chain(data_dir, snapshot_id, day, underlying)
     ts = pd.Timestamp(chain["ts"].iloc[0])
     at = decision_time(ts)
     history = day_history(data_dir, day, underlying, bars_fallback=bars_fallback, universe=universe)
@@ -128,7 +128,11 @@ def load_snapshot(
         return frame[frame["ts"] < at].reset_index(drop=True)
 
     densities = _concat([history.densities, today("implied_distribution")])
-    bars = _concat([history.bars, today("underlying_bars")])
+    todays_bars = today("underlying_bars")
+    if todays_bars is not None and "ts" in todays_bars:
+        # A bar is stamped with its start and known at its end: the minute in progress is out.
+        todays_bars = todays_bars[todays_bars["ts"] + pd.Timedelta(minutes=1) <= at]
+    bars = _concat([history.bars, todays_bars])
     signals = SignalInputs(
         underlying,
         vol_forecasts=history.forecasts,
@@ -139,11 +143,24 @@ def load_snapshot(
         daily_closes=history.closes,
         news=history.news,
         universe=universe,
+        overnight_share=history.overnight_share,
     )
     return SnapshotInputs(
         snapshot_id, underlying, day, ts, at, chain, signals, history.closes,
         history.news if history.news is not None else pd.DataFrame(), history.sources,
     )  # fmt: skip
+
+
+def load_chain(data_dir: Path | str, snapshot_id: str, day: date, underlying: str) -> pd.DataFrame:
+    """The validated rows of one snapshot; SnapshotMissing when it is not among them."""
+    partition = f"{day}|{underlying}"
+    chains = _read(partition_path(Path(data_dir), "chain_snapshots", day, underlying))
+    if chains is None or "snapshot_id" not in chains:
+        raise SnapshotMissing(snapshot_id, partition)
+    chain = chains[chains["snapshot_id"] == snapshot_id].reset_index(drop=True)
+    if chain.empty:
+        raise SnapshotMissing(snapshot_id, partition)
+    return chain
 
 
 # --- the day's history (cached) -------------------------------------------------------------------
@@ -157,6 +174,7 @@ class DayHistory:
     forecasts: pd.DataFrame | None
     news: pd.DataFrame | None
     sources: dict[str, str]
+    overnight_share: float = DEFAULT_OVERNIGHT_SHARE
 
 
 _MEMO: dict[tuple, DayHistory] = {}
@@ -227,7 +245,8 @@ def _read_cache(folder: Path, manifest: Path, signature: dict, names: tuple) -> 
     if frames["closes"] is None:
         return None
     sources = {**meta.get("sources", {}), "history": "decide cache"}
-    return DayHistory(**frames, sources=sources)
+    share = float(meta.get("overnight_share", DEFAULT_OVERNIGHT_SHARE))
+    return DayHistory(**frames, sources=sources, overnight_share=share)
 
 
 def _write_cache(
@@ -244,7 +263,7 @@ def _write_cache(
         elif path.exists():
             path.unlink()
     meta = {"version": CACHE_VERSION, "signature": signature, "names": list(names),
-            "sources": history.sources}  # fmt: skip
+            "sources": history.sources, "overnight_share": history.overnight_share}  # fmt: skip
     tmp = manifest.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta))
     tmp.replace(manifest)  # written last: a cache without its manifest is never read
@@ -282,13 +301,29 @@ def _build_history(
             for k in range(-NEWS_BACK_DAYS, NEWS_AHEAD_DAYS + 1)
         ]
     )
+    share, share_source = overnight_share(data_dir, sessions, underlying)
     sources = {
+        "overnight_share": share_source,
         "closes": closes_source,
         "densities": f"{0 if densities is None else densities['snapshot_id'].nunique()} snapshots",
         "forecasts": "stored" if forecasts is not None else "none stored",
         "news": "stored" if news is not None else "none stored",
     }
-    return DayHistory(closes, bars, densities, forecasts, news, sources)
+    return DayHistory(closes, bars, densities, forecasts, news, sources, share)
+
+
+def overnight_share(data_dir: Path, sessions: list[date], underlying: str) -> tuple[float, str]:
+    """(share of daily variance the night carries, where it came from)."""
+    frames = [_read(partition_path(data_dir, "realized_vol", d, underlying)) for d in sessions]
+    rv = _concat(frames)
+    if rv is not None and {"realized_variance", "session_return", "overnight_return"} <= set(rv):
+        both = rv.dropna(subset=["realized_variance", "session_return", "overnight_return"])
+        if len(both) >= MIN_SHARE_SESSIONS:
+            total = float(((both["session_return"] + both["overnight_return"]) ** 2).sum())
+            if total > 0:
+                share = min(max(1.0 - float(both["realized_variance"].sum()) / total, 0.0), 0.6)
+                return share, f"measured over {len(both)} sessions"
+    return DEFAULT_OVERNIGHT_SHARE, "prior (too few realized_vol sessions stored)"
 
 
 def _bars(

@@ -9,9 +9,11 @@ mark, volatility readings against whether the index moved more than its implied 
 paper executor's: the same snapshots it values positions on.
 
 Bandits (loop 2) are tenant state, one per tenant: a reward is the tenant's own closed paper
-position, realised P&L net of costs over its max loss, in the regime it was opened in. The
-bandit remembers the last position it learnt from (`through`), so a reward is counted exactly
-once however often runs are retried.
+position, realised P&L net of costs over its max loss, in the regime it was opened in. A decide
+run of an underlying learns the positions of that underlying (its marks are what close them, in
+snapshot order), and the bandit remembers, per underlying, the last position it learnt from
+(`through`), so a reward is counted exactly once however often runs are retried, and a NIFTY
+close never hides a BANKNIFTY one stamped earlier.
 
 State is JSON in `learning_states`, written with a version check: two runs racing on one state
 cannot both win (the loser fails loudly and is re-run; decide runs are also serialised by a
@@ -137,7 +139,9 @@ def resolve_pending(
                 continue
             move = math.log(spot / float(item["spot"]))
             if axis == "volatility":
-                years = minutes / SESSION_MINUTES / 252.0
+                # A trading day of variance is a session plus its night (the same clock as
+                # `minutes`), and 252 of them make the year the implied vol is quoted on.
+                years = minutes / (SESSION_MINUTES + OVERNIGHT_SESSION_MINUTES) / 252.0
                 outcome = abs(move) - SQRT_2_OVER_PI * float(item["iv"]) * math.sqrt(years)
             else:
                 outcome = move
@@ -152,14 +156,18 @@ def resolve_pending(
 def add_pending(
     states: Mapping[str, CombinerState],
     readings: Mapping[str, Sequence[SignalReading]],
+    snapshot_id: str,
     at: pd.Timestamp,
     spot: float,
     iv: float,
 ) -> None:
+    """Queue this snapshot's readings for scoring, once: a retried run (state saved, batch not
+    written) must not count the same readings twice."""
     for axis, state in states.items():
         found = [[r.name, r.score, r.confidence] for r in readings.get(axis, ()) if r.score]
-        if found:
-            state.pending.append({"ts": at.isoformat(), "spot": spot, "iv": iv, "readings": found})
+        if found and all(item.get("snapshot") != snapshot_id for item in state.pending):
+            state.pending.append({"snapshot": snapshot_id, "ts": at.isoformat(), "spot": spot,
+                                  "iv": iv, "readings": found})  # fmt: skip
             state.pending = state.pending[-MAX_PENDING:]
 
 
@@ -171,7 +179,8 @@ class BanditState:
     key: str
     tenant_id: str
     bandit: StructureBandit
-    through: tuple[str, str] | None = None  # (closed_at iso, position_id) last learnt from
+    # underlying -> (closed_at iso, position_id) of the last position learnt from
+    through: dict[str, list[str]] = field(default_factory=dict)
     version: int | None = None
     learnt: int = 0
     changed: bool = False
@@ -199,26 +208,27 @@ def load_bandits(
             text, version = found[key]
             data = json.loads(text)
             bandit = StructureBandit.from_json(data["bandit"])
-            through = tuple(data["through"]) if data.get("through") else None
+            through = dict(data.get("through") or {})
             if bandit.arms != ARM_NAMES:  # the arm set changed: learn again, keep the version
-                bandit, through = new_bandit(settings), through
+                bandit = new_bandit(settings)
             out[tenant_id] = BanditState(key, tenant_id, bandit, through, version)
         else:
             out[tenant_id] = BanditState(key, tenant_id, new_bandit(settings))
     return out
 
 
-def learn_from_closed(engine: sa.Engine, states: Mapping[str, BanditState]) -> int:
-    """Feed every tenant's bandit the positions closed since it last learnt, in closing order,
-    in one query for all tenants."""
+def learn_from_closed(engine: sa.Engine, states: Mapping[str, BanditState], underlying: str) -> int:
+    """Feed every tenant's bandit the `underlying` positions closed since it last learnt them,
+    in closing order, in one query for all tenants."""
     from quantsentinel.decide.paper.schema import paper_positions as p
 
     if not states:
         return 0
-    marks = [s.through[0] for s in states.values() if s.through]
-    since = min(marks) if marks and all(s.through for s in states.values()) else None
-    query = sa.select(p.c.position_id, p.c.tenant_id, p.c.arm, p.c.regime, p.c.reward,
-                      p.c.closed_at).where(p.c.status == "closed")  # fmt: skip
+    marks = [s.through.get(underlying) for s in states.values()]
+    since = min(m[0] for m in marks) if all(marks) else None
+    query = sa.select(
+        p.c.position_id, p.c.tenant_id, p.c.arm, p.c.regime, p.c.reward, p.c.closed_at
+    ).where(p.c.status == "closed", p.c.underlying == underlying)
     if since is not None:
         query = query.where(p.c.closed_at >= datetime.fromisoformat(since))
     with system_scope(engine) as conn:
@@ -229,12 +239,13 @@ def learn_from_closed(engine: sa.Engine, states: Mapping[str, BanditState]) -> i
         if state is None or row.reward is None or row.arm not in state.bandit.arms:
             continue
         closed = _utc(row.closed_at)
-        mark = (closed.isoformat(), row.position_id)
-        if state.through is not None and mark <= tuple(state.through):
+        mark = [closed.isoformat(), row.position_id]
+        last = state.through.get(underlying)
+        if last is not None and mark <= list(last):
             continue
         if row.regime in state.bandit.regimes:
             state.bandit.update(row.regime, row.arm, float(row.reward), at=closed)
-        state.through = mark
+        state.through[underlying] = mark
         state.learnt += 1
         state.changed = True
         learnt += 1

@@ -10,8 +10,9 @@ Order matters and is deliberate:
 5. per tenant: arm, size, candidate; the castle judges all candidates (audited);
 6. save the learning state (version-checked), then write the batch and every decision in ONE
    transaction (decide.store): a reader sees all of it or none of it;
-7. after the commit: paper fills of approved paper-mode decisions, then publication on each
-   tenant's channel. Both are downstream of the durable row; a failed publish loses nothing.
+7. after the commit: publication on each approved tenant's channel, then paper fills of the
+   approved paper-mode decisions. Both are downstream of the durable row: a failed publish loses
+   nothing, and a decision that cannot be filled is reported without holding up the others.
 
 A snapshot already decided is not decided again (`BatchExists`): the run reports the stored batch
 and completes any fills a crashed run left undone (opening is idempotent per decision).
@@ -26,6 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
 from quantsentinel.decide.inputs import BarsFallback, SnapshotInputs, load_snapshot
@@ -122,7 +124,7 @@ def decide_snapshot(
     clock.lap("load")
     from quantsentinel.risk.structures import ChainView
 
-    marked = executor.mark(ChainView(inputs.chain), by_id)
+    marked = executor.mark(ChainView(inputs.chain), by_id, settlement_closes(inputs))
     clock.lap("mark")
 
     states = LearningStateStore(engine)
@@ -131,7 +133,7 @@ def decide_snapshot(
         + [bandit_key(t) for t in by_id]
     )
     bandits = load_bandits(found, by_id, settings)
-    learnt_bandit = learn_from_closed(engine, bandits)
+    learnt_bandit = learn_from_closed(engine, bandits, underlying)
     combiners: dict[str, CombinerState] = {}
 
     def combiner_for(axis: str, names: tuple[str, ...]):
@@ -145,7 +147,7 @@ def decide_snapshot(
     else:
         view.models = (*view.models, "direction_lgbm")
     resolved = resolve_pending(combiners, view.chain.spot, inputs.at, settings.resolve_minutes)
-    add_pending(combiners, view.readings, inputs.at, view.chain.spot, view.implied_vol)
+    add_pending(combiners, view.readings, snapshot_id, inputs.at, view.chain.spot, view.implied_vol)
     clock.lap("view")
 
     books = executor.books(list(by_id))
@@ -169,18 +171,29 @@ def decide_snapshot(
                                 by_id, clock)  # fmt: skip
     clock.lap("commit")
 
-    fills = _open(executor, snapshot_id, records, view.chain, by_id)
-    clock.lap("fill")
     published = None
     if publisher is not None:
         from quantsentinel.decide.publish import publish_approved
 
         published = publish_approved(publisher, batch, records)
     clock.lap("publish")
+    fills = _open(executor, snapshot_id, records, view.chain, by_id)
+    clock.lap("fill")
     return DecideOutcome(
         snapshot_id, row, records, False, view, marked, fills, published,
         {"bandit_rewards": learnt_bandit, "combiner_outcomes": resolved}, clock.timings,
     )  # fmt: skip
+
+
+def settlement_closes(inputs: SnapshotInputs) -> dict[tuple[str, date], float]:
+    """(underlying, session) -> close of the completed sessions before the snapshot: what a
+    position that expired on one of those days settles at when it is first marked later."""
+    closes = inputs.closes
+    own = closes[closes["underlying"] == inputs.underlying] if len(closes) else closes
+    return {
+        (inputs.underlying, pd.Timestamp(d).date()): float(c)
+        for d, c in zip(own["date"], own["close"], strict=True)
+    }
 
 
 def _paper_tenants(records: list[DecisionRecord], by_id: dict[str, Tenant]) -> list:
@@ -189,8 +202,27 @@ def _paper_tenants(records: list[DecisionRecord], by_id: dict[str, Tenant]) -> l
 
 
 def _open(executor, batch_id: str, records, chain, by_id) -> list:
+    """Fill the batch's approved paper decisions; when the batch as a whole is refused, fill
+    them one by one so one bad decision does not hold up every other tenant's fill."""
+    import logging
+
+    from quantsentinel.risk.errors import RiskInputError
+
     paper = _paper_tenants(records, by_id)
-    return executor.open(batch_id, paper, chain, by_id) if paper else []
+    if not paper:
+        return []
+    try:
+        return executor.open(batch_id, paper, chain, by_id)
+    except RiskInputError:
+        fills = []
+        for record in paper:
+            try:
+                fills += executor.open(batch_id, [record], chain, by_id)
+            except RiskInputError as exc:
+                logging.getLogger(__name__).error(
+                    "paper fill of %s/%s refused: %s", batch_id, record.tenant_id, exc
+                )
+        return fills
 
 
 def _save_learning(
@@ -219,23 +251,22 @@ def _already_decided(
     records = stored_records(decisions, row["batch_id"])
     fills: list = []
     if _paper_tenants(records, by_id):
+        from quantsentinel.decide.inputs import load_chain
         from quantsentinel.risk.structures import ChainView
 
-        day = row["snapshot_ts"].date() if hasattr(row["snapshot_ts"], "date") else None
-        inputs: SnapshotInputs = load_snapshot(
-            data_dir, row["batch_id"], _ist_day(row["snapshot_ts"], day), row["underlying"]
-        )
-        fills = _open(executor, row["batch_id"], records, ChainView(inputs.chain), by_id)
+        day = _ist_day(row["snapshot_ts"])
+        chain = load_chain(data_dir, row["batch_id"], day, row["underlying"])
+        fills = _open(executor, row["batch_id"], records, ChainView(chain), by_id)
     clock.lap("already_decided")
     return DecideOutcome(row["batch_id"], row, records, True, fills=fills, timings=clock.timings)
 
 
-def _ist_day(ts: datetime, fallback: date | None) -> date:
+def _ist_day(ts: datetime) -> date:
     from quantsentinel.market.schema import MARKET_TZ
 
-    if ts.tzinfo is None:
+    if ts.tzinfo is None:  # SQLite hands back stored UTC as naive
         ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(MARKET_TZ).date() if ts else fallback
+    return ts.astimezone(MARKET_TZ).date()
 
 
 __all__ = ["SIGNAL_NAMES", "DecideOutcome", "Proposal", "decide_snapshot"]

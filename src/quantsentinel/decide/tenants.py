@@ -31,7 +31,7 @@ from quantsentinel.risk.structures import analyse
 from quantsentinel.risk.tenancy.scope import system_scope
 from quantsentinel.risk.tenancy.store import Tenant
 
-ALPHA, SIZING = "alpha", "sizing"
+ALPHA, SIZING, EXITS = "alpha", "sizing", "exits"
 PAYOFF_POINTS = 41
 # Exits (rule baseline, in rupees of the position's P&L): a credit structure takes half its
 # maximum profit and cuts at twice the credit (never beyond 60% of max loss); a debit structure
@@ -169,6 +169,13 @@ def decision_record(
         analyses[structure] = analyse(structure, view.chain)
     a = analyses[structure]
     target, stop = exits(float(a.net_premium), float(a.max_profit), float(a.max_loss))
+    if not (target > 0 > stop):
+        # Approved by the castle but not executable: a position must know when it is done.
+        return DecisionRecord(
+            proposal.tenant.tenant_id, False, EXITS,
+            f"no usable exit levels (target {target:,.2f}, stop {stop:,.2f})",
+            structure=structure.kind, legs=legs, units=units, numbers=numbers, **common,
+        )  # fmt: skip
     numbers.update(
         margin=round(float(a.margin.total), 2),
         delta=round(float(a.greeks.delta), 4),

@@ -180,7 +180,8 @@ def forecast_to_expiry(
     """(one-day forecast vol annualised on 252 sessions, for sizing; the forecast's total
     variance to `expiry` annualised on the option's own ACT/365 clock, comparable to its implied
     vol, for the regime and the outlook; the forecast's source), or None when the volatility
-    signal found no usable forecast (missing or stale: it says which in its fallback)."""
+    signal found no usable forecast (missing or stale: it says which in its fallback). Both
+    include the overnight share of variance the session-only forecasts leave out."""
     from quantsentinel.ml.signals.clock import trading_days_to_expiry
     from quantsentinel.ml.signals.volatility import forecast_variance_at, latest_forecast
 
@@ -190,8 +191,10 @@ def forecast_to_expiry(
     if table.empty:
         return None
     h = max(trading_days_to_expiry(inputs.at, expiry), 1.0)
-    to_expiry = forecast_variance_at(table, h) * h
-    one_day = forecast_variance_at(table, 1.0)
+    # Session-only forecasts plus the night's share: the variance options actually price.
+    night = 1.0 - inputs.signals.overnight_share
+    to_expiry = forecast_variance_at(table, h) * h / night
+    one_day = forecast_variance_at(table, 1.0) / night
     t = max(chain.time_to_expiry(expiry), 1.0 / 365.0)
     if not (to_expiry > 0 and one_day > 0):
         return None

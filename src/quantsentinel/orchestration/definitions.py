@@ -60,6 +60,7 @@ def build_resources() -> dict[str, object]:
         "decide": DecideResource(
             underlyings=dg.EnvVar("QS_DECIDE_UNDERLYINGS"),
             every_minutes=dg.EnvVar.int("QS_DECIDE_EVERY_MINUTES"),
+            max_age_minutes=dg.EnvVar.int("QS_DECIDE_MAX_AGE_MINUTES"),
         ),
         "publisher": PublisherResource(url=dg.EnvVar("QS_PUBLISH_URL")),
     }

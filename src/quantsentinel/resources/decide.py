@@ -17,6 +17,9 @@ class DecideResource(dg.ConfigurableResource):
 
     underlyings: str = "NIFTY,BANKNIFTY"
     every_minutes: int = 5
+    # A snapshot older than this when the sensor sees it is not decided (0: any age, for
+    # replays and backfills): a backlog after an outage must not be traded as if it were live.
+    max_age_minutes: int = 15
     combiner: str = "bma"
     posterior: str = "bootstrap"
     penalty: float = 0.1

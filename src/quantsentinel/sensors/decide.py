@@ -36,18 +36,19 @@ def on_cadence(ts: pd.Timestamp, every_minutes: int) -> bool:
     return every_minutes <= 1 or minute % every_minutes == 0
 
 
-def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """Blocking checks on chain_snapshots that failed in the run that materialized it."""
-    failed = []
+def blocking_check_problems(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """Blocking checks on chain_snapshots that failed, or never ran, in the (finished) run that
+    materialized it. The file is written and the materialization logged BEFORE the checks run,
+    so only a finished run's checks are an answer."""
+    passed, failed = set(), []
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = entry.dagster_event.event_specific_data
-        if (
-            evaluation.asset_key == SNAPSHOTS
-            and evaluation.check_name in BLOCKING_CHECKS
-            and not evaluation.passed
-        ):
-            failed.append(evaluation.check_name)
-    return failed
+        if evaluation.asset_key == SNAPSHOTS and evaluation.check_name in BLOCKING_CHECKS:
+            (passed.add if evaluation.passed else failed.append)(evaluation.check_name)
+    missing = [
+        f"{name} did not run" for name in BLOCKING_CHECKS if name not in passed | set(failed)
+    ]
+    return [f"{name} failed" for name in failed] + missing
 
 
 def snapshot_times(data_dir: DataDirResource, day: date, underlying: str) -> pd.DataFrame:
@@ -80,29 +81,45 @@ def build_snapshot_sensor(job_name: str) -> dg.SensorDefinition:
             ascending=True,
         )
         decided = set(decide.underlying_list())
+        now = pd.Timestamp.now(tz="UTC")
+        max_age = pd.Timedelta(minutes=decide.max_age_minutes) if decide.max_age_minutes else None
         requests: list[tuple[pd.Timestamp, dg.RunRequest]] = []
         notes: list[str] = []
+        too_old = 0
         for record in found.records:
-            after = record.storage_id
             day_s, underlying = _parts(record.partition_key)
-            if underlying not in decided:
-                continue
-            failed = failed_blocking_checks(context.instance, record.run_id)
-            if failed:
-                notes.append(
-                    f"{record.partition_key}: blocking checks failed ({', '.join(failed)})"
-                )
-                continue
-            partition = f"{day_s}|{underlying}"
-            seen = pd.Timestamp(latest[partition]) if partition in latest else None
-            times = snapshot_times(data_dir, date.fromisoformat(day_s), underlying)
-            for row in times.itertuples(index=False):
-                ts = pd.Timestamp(row.ts)
-                if (seen is None or ts > seen) and on_cadence(ts, decide.every_minutes):
+            if underlying in decided:
+                run = context.instance.get_run_by_id(record.run_id)
+                if run is not None and not run.is_finished:
+                    notes.append(f"{record.partition_key}: waiting for run {run.run_id[:8]}")
+                    break  # the cursor stays before it: its checks are not in yet
+                problems = blocking_check_problems(context.instance, record.run_id)
+                if problems:
+                    notes.append(f"{record.partition_key}: not decided ({', '.join(problems)})")
+                    after = record.storage_id
+                    continue
+                partition = f"{day_s}|{underlying}"
+                seen = pd.Timestamp(latest[partition]) if partition in latest else None
+                times = snapshot_times(data_dir, date.fromisoformat(day_s), underlying)
+                for row in times.itertuples(index=False):
+                    ts = pd.Timestamp(row.ts)
+                    if not ((seen is None or ts > seen) and on_cadence(ts, decide.every_minutes)):
+                        continue
+                    if max_age is not None and now - ts > max_age:
+                        too_old += 1  # a backlog or a backfill is not traded as if live
+                        continue
                     requests.append((ts, _request(str(row.snapshot_id), day_s, underlying, ts)))
-            if len(times):
-                newest = pd.Timestamp(times["ts"].max())
-                latest[partition] = max(newest, seen).isoformat() if seen else newest.isoformat()
+                if len(times):
+                    newest = pd.Timestamp(times["ts"].max())
+                    latest[partition] = (
+                        max(newest, seen).isoformat() if seen else newest.isoformat()
+                    )
+            after = record.storage_id
+        if too_old:
+            notes.append(
+                f"{too_old} snapshot(s) older than {decide.max_age_minutes} min not decided "
+                "(QS_DECIDE_MAX_AGE_MINUTES=0 decides any age: replays and backfills)"
+            )
         latest = dict(sorted(latest.items())[-KEEP_PARTITIONS:])
         cursor = json.dumps({"after": after, "latest": latest})
         ordered = [r for _, r in sorted(requests, key=lambda pair: (pair[0], pair[1].run_key))]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -201,12 +201,22 @@ class PaperExecutor:
 
     # --- mark ---------------------------------------------------------------------------------
 
-    def mark(self, chain: ChainView, tenants: Mapping[str, Tenant]) -> MarkReport:
+    def mark(
+        self,
+        chain: ChainView,
+        tenants: Mapping[str, Tenant],
+        settlement: Mapping[tuple[str, date], float] | None = None,
+    ) -> MarkReport:
         """Value every open position on `chain.underlying` opened before `chain.ts` (and not yet
-        marked at or after it) at the chain's mids; close those at target, stop or expiry.
+        marked at or after it) at the chain's mids, refresh its delta exposure, and close those
+        at target, stop or expiry.
 
-        Closes are priced before anything is written; a tenant with an open position that is not
-        in `tenants` raises TenantError('unknown_tenant') before any write.
+        Expiry settles at the close, as the exchange does: on the expiry day a position is marked
+        (and may hit target or stop) until the last minutes of the session (SETTLE_FROM, IST),
+        when it settles at the chain's spot; seen on a later day, it settles at `settlement`'s
+        close of its expiry day, (underlying, expiry) -> price, else at the chain's spot and the
+        position is listed as stale. Closes are priced before anything is written; a tenant with
+        an open position that is not in `tenants` raises TenantError('unknown_tenant') first.
         """
         ts = chain.ts.to_pydatetime().astimezone(UTC)
         query = sa.select(paper_positions).where(
@@ -236,16 +246,22 @@ class PaperExecutor:
                 marked += 1
                 pnl = value + row["entry_premium"] - row["entry_costs"]
                 reason = _exit_reason(row, pnl)
-            if reason is None and chain.trade_date >= row["expiry"]:
+            settle_at = None
+            if reason is None and _settles(chain, row["expiry"]):
                 reason = "expiry"
+                if chain.trade_date > row["expiry"]:
+                    settle_at = (settlement or {}).get((chain.underlying, row["expiry"]))
+                    if settle_at is None:
+                        stale.append(row["position_id"])
             if reason is None:
                 if value is None:
                     stale.append(row["position_id"])
                 else:
-                    marks.append({"pid": row["position_id"], "at": ts, "value": value, "pnl": pnl})
+                    marks.append({"pid": row["position_id"], "at": ts, "value": value, "pnl": pnl,
+                                  "delta": _delta_notional(legs, chain, row)})  # fmt: skip
                 continue
             plan = tenants[row["tenant_id"]].brokerage
-            priced = self._exit(reason, legs, chain, plan)
+            priced = self._exit(reason, legs, chain, plan, settle_at)
             if priced.fallback:
                 stale.append(row["position_id"])
             closes.append((row, reason, priced))
@@ -254,9 +270,11 @@ class PaperExecutor:
         closed = [c for c in (self._close(r, why, p, chain, ts) for r, why, p in closes) if c]
         return MarkReport(marked=marked, closed=closed, stale=stale)
 
-    def _exit(self, reason: str, legs: Sequence[Leg], chain: ChainView, plan) -> PricedFill:
+    def _exit(
+        self, reason: str, legs: Sequence[Leg], chain: ChainView, plan, settle_at: float | None
+    ) -> PricedFill:
         if reason == "expiry":
-            return price_expiry(legs, chain, plan, self.costs)
+            return price_expiry(legs, chain, plan, self.costs, settle_at=settle_at)
         return price_exit(legs, chain, plan, self.costs)
 
     def _write_marks(self, marks: list[dict[str, Any]]) -> None:
@@ -272,6 +290,7 @@ class PaperExecutor:
                 last_mark_at=at,
                 last_mark_value=sa.bindparam("value"),
                 unrealised_pnl=sa.bindparam("pnl"),
+                delta_notional=sa.bindparam("delta"),
             )
         )
         with system_scope(self.engine) as conn:
@@ -423,3 +442,28 @@ def _decision_numbers(pid: str, d: DecisionRecord) -> dict[str, Any]:
         "regime": numbers["regime"],
         **bounds,
     }
+
+
+# Expiry-day positions settle from this IST time on (the last snapshots of the session), at the
+# spot then: at most minutes from the exchange's closing settlement, never the morning's price.
+SETTLE_FROM = time(15, 15)
+
+
+def _settles(chain: ChainView, expiry: date) -> bool:
+    from quantsentinel.market.schema import MARKET_TZ
+
+    if chain.trade_date > expiry:
+        return True
+    return chain.trade_date == expiry and chain.ts.tz_convert(MARKET_TZ).time() >= SETTLE_FROM
+
+
+def _delta_notional(legs: Sequence[Leg], chain: ChainView, row: dict[str, Any]) -> float:
+    """The position's delta exposure now (units x spot): the castle's correlation and exposure
+    walls must see a condor that has gone deep in the money as the directional bet it became."""
+    from quantsentinel.risk.structures.valuation import leg_book, marks, position_greeks
+
+    try:
+        book = leg_book(tuple(legs))
+        return float(position_greeks(book, marks(book, chain)).delta) * chain.spot
+    except (RiskInputError, ValueError, KeyError):
+        return float(row["delta_notional"])  # a contract the chain lost: keep the last known

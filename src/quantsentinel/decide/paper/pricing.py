@@ -120,29 +120,35 @@ def price_exit(
 
 
 def price_expiry(
-    legs: Sequence[Leg], chain: ChainView, plan: BrokeragePlan | None, engine: CostEngine
+    legs: Sequence[Leg],
+    chain: ChainView,
+    plan: BrokeragePlan | None,
+    engine: CostEngine,
+    *,
+    settle_at: float | None = None,
 ) -> PricedFill:
     """Close at (or after) the nearest expiry.
 
     Legs that have expired and settle in cash are settled through `CostEngine.settlement` at
     their intrinsic value against `chain.spot` (a future at the spot): the chain's spot stands in
-    for the exchange's settlement price, exactly so when the chain is the expiry day's close, an
-    approximation when it is earlier that day or a later day. Every other leg (a calendar's far
-    leg, a physically settled stock option) is closed at the chain's quote; when the chain has
-    none, an expired leg is closed at its intrinsic value and a live one at its entry quote, and
-    the leg is listed in `fallback`.
+    for the exchange's settlement price (minutes before the close, see executor.SETTLE_FROM)
+    unless `settle_at` gives the expiry day's close (a position first seen after its expiry
+    day). Every other leg (a calendar's far leg, a physically settled stock option) is closed at
+    the chain's quote; when the chain has none, an expired leg is closed at its intrinsic value
+    and a live one at its entry quote, and the leg is listed in `fallback`.
     """
     on = chain.trade_date
+    spot = float(settle_at) if settle_at is not None else chain.spot
     records: list[dict[str, Any] | None] = [None] * len(legs)
     per_leg: list[tuple[float, float]] = [(0.0, 0.0)] * len(legs)
     premium = 0.0
     settle = [i for i, leg in enumerate(legs) if leg.expiry <= on and _cash_settled(leg)]
     for expiry in sorted({legs[i].expiry for i in settle}):
         group = [i for i in settle if legs[i].expiry == expiry]
-        costs = engine.settlement([legs[i] for i in group], expiry, chain.spot, plan)
+        costs = engine.settlement([legs[i] for i in group], expiry, spot, plan)
         for j, (charges, slippage) in enumerate(_per_leg(costs, len(group))):
             leg = legs[group[j]]
-            unit = _settlement_value(leg, chain.spot)
+            unit = _settlement_value(leg, spot)
             premium += leg.sign * leg.quantity * unit
             per_leg[group[j]] = (charges, slippage)
             records[group[j]] = _record(leg, unit, SETTLEMENT, charges, slippage)
@@ -155,7 +161,7 @@ def price_expiry(
             if quote is None:
                 fallback.append(i)
                 live = legs[i].expiry > on
-                prices.append(legs[i].quote if live else _settlement_value(legs[i], chain.spot))
+                prices.append(legs[i].quote if live else _settlement_value(legs[i], spot))
             else:
                 prices.append(quote)
         when = min(on, *(legs[i].expiry for i in trade))

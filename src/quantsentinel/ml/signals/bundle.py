@@ -53,6 +53,7 @@ class SignalInputs:
     news: pd.DataFrame | None = None
     direction_model: DirectionModel | None = None
     universe: tuple[str, ...] = field(default=STOCK_UNIVERSE)
+    overnight_share: float = 0.0  # of daily variance, missing from session-only vol forecasts
 
     def __post_init__(self) -> None:
         if not isinstance(self.underlying, str) or not self.underlying:
@@ -72,7 +73,13 @@ def compute_signals(inputs: SignalInputs, at: pd.Timestamp) -> dict[str, Signal]
     oi_flow, gex = flow_signals(inputs.chain_analytics, at, underlying=u)
     section = cross_sectional_signal(inputs.daily_closes, at, universe=inputs.universe)
     return {
-        "volatility": volatility_signal(inputs.vol_forecasts, inputs.iv_surface, at, underlying=u),
+        "volatility": volatility_signal(
+            inputs.vol_forecasts,
+            inputs.iv_surface,
+            at,
+            underlying=u,
+            overnight_share=inputs.overnight_share,
+        ),
         "implied_distribution": implied_distribution_signal(
             inputs.implied_distribution, at, underlying=u
         ),
