@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/qs demo $(ARGS)
+	$(BIN)/qs replay $(ARGS)
 
 ui: setup
 	$(BIN)/qs ui

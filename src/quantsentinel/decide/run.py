@@ -124,7 +124,8 @@ def decide_snapshot(
     clock.lap("load")
     from quantsentinel.risk.structures import ChainView
 
-    marked = executor.mark(ChainView(inputs.chain), by_id, settlement_closes(inputs))
+    chain = ChainView(inputs.chain)
+    marked = executor.mark(chain, by_id, settlement_closes(inputs))
     clock.lap("mark")
 
     states = LearningStateStore(engine)
@@ -141,7 +142,7 @@ def decide_snapshot(
         combiners[axis] = load_combiner(key, found.get(key), settings.combiner, names)
         return combiners[axis].combiner
 
-    view = build_view(inputs, combiner_for)
+    view = build_view(inputs, combiner_for, chain)
     if model is None:
         view.fallbacks["direction_model"] = model_note
     else:
