@@ -74,6 +74,15 @@ def test_one_batch_holds_every_tenant_with_its_reasons(engine, market) -> None:
     # The smallest account cannot carry one unit of anything under its loss budget.
     tiny = next(r for r in stored if r.tenant_id == "tiny")
     assert not tiny.approved and tiny.blocked_by in ("sizing", "policy", "margin", "alpha")
+    # Every castle verdict of the batch is audited (one system transaction for all tenants).
+    from quantsentinel.risk.tenancy import audit
+
+    with engine.connect() as conn:
+        for r in stored:
+            rows = [a for a in audit.rows(conn, tenant_id=r.tenant_id) if a["actor"] == "decide"]
+            assert len(rows) == (1 if "walls_passed" in r.numbers else 0)
+            if rows:
+                assert rows[0]["approved"] == r.approved or r.blocked_by == "exits"
     market_row = DecisionStore(engine).batch(out.batch_id)["market"]
     assert set(market_row["signals"]) >= {"volatility", "direction", "news", "cross_sectional"}
     # Published after the commit: exactly the approved tenants, each on its own channel.

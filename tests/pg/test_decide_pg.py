@@ -25,13 +25,18 @@ def test_batch_on_postgres_is_whole_and_each_tenant_sees_its_own(
     assert all(o.batch["tenants"] == 3 for o in outs)
     approved = {r.tenant_id for o in outs for r in o.approved}
     assert approved, "the calm forecast gives short premium an edge for someone"
+    judged: dict[str, int] = {}  # tenant -> verdicts the castle gave it (audited)
+    for o in outs:
+        for r in o.records:
+            if "walls_passed" in r.numbers:
+                judged[r.tenant_id] = judged.get(r.tenant_id, 0) + 1
 
     for tenant in ("alpha", "beta", "gamma"):
         with tenant_scope(engine, tenant) as session:
             rows = session.select(decisions)
             positions = session.select(paper_positions)
             audit = session.conn.execute(
-                sa.text("SELECT DISTINCT tenant_id FROM risk_audit WHERE actor = 'decide'")
+                sa.text("SELECT tenant_id FROM risk_audit WHERE actor = 'decide'")
             ).all()
         assert {r["tenant_id"] for r in rows} == {tenant} and len(rows) == 3
         assert {p["tenant_id"] for p in positions} <= {tenant}
@@ -39,6 +44,7 @@ def test_batch_on_postgres_is_whole_and_each_tenant_sees_its_own(
         # The castle's verdicts were audited in the batch's one system transaction, yet under
         # row-level security each tenant reads only its own.
         assert {a.tenant_id for a in audit} <= {tenant}
+        assert len(audit) == judged.get(tenant, 0)  # one audit row per castle verdict
     assert DecisionStore(engine).tenant_decisions("alpha")[0]["tenant_id"] == "alpha"
     summary = PaperExecutor(engine).summary(next(iter(approved)))
     assert summary["open"] + summary["closed"] >= 1

@@ -145,8 +145,10 @@ class RiskGatekeeper:
             for i, tenant in known.items()
         }
         with system_scope(self.engine) as conn:
-            for i, verdict in answered.items():
-                audit.record(conn, **_audit_fields(verdict, candidates[i], market, actor))
+            audit.record_many(
+                conn,
+                [_audit_fields(v, candidates[i], market, actor) for i, v in answered.items()],
+            )
         verdicts.update(answered)
         return [verdicts[i] for i in range(len(candidates))]
 

@@ -5,7 +5,7 @@ UPDATE and DELETE on `risk_audit` (migration 0003); this module only ever insert
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -78,6 +78,32 @@ def record(
         .returning(risk_audit.c.audit_id)
     )
     return int(result.scalar_one())
+
+
+def record_many(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Append many audit rows (each with `record`'s keyword fields) in one statement inside the
+    caller's transaction: a decide batch audits 1,000 verdicts without 1,000 round trips."""
+    now = datetime.now(UTC)
+    values = []
+    for e in entries:
+        if e["event"] not in EVENTS:
+            raise ValueError(f"audit event {e['event']!r} is not one of {', '.join(EVENTS)}")
+        inputs, numbers = e.get("inputs"), e.get("numbers")
+        values.append(
+            {
+                "at": e.get("at") or now,
+                "tenant_id": e["tenant_id"],
+                "event": e["event"],
+                "wall": e.get("wall"),
+                "approved": e.get("approved"),
+                "reason": e.get("reason", ""),
+                "inputs": json_safe(dict(inputs)) if inputs is not None else None,
+                "numbers": json_safe(dict(numbers)) if numbers is not None else None,
+                "actor": e["actor"],
+            }
+        )
+    if values:
+        conn.execute(risk_audit.insert(), values)
 
 
 def rows(
