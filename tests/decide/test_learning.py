@@ -75,3 +75,16 @@ def test_states_round_trip_through_json() -> None:
     # Another signal set starts learning afresh instead of mixing two sets' hit rates.
     other = load_combiner("combiner:NIFTY:direction", stored, "bma", ("a", "b", "c"))
     assert other.combiner.names == ("a", "b", "c") and other.version == 3
+
+
+def test_readings_are_queued_no_closer_than_the_horizon() -> None:
+    """Overlapping horizons would count one market move many times."""
+    states = _states()
+    readings = {"direction": [SignalReading("a", 0.5, 1.0)]}
+    for k in range(13):  # an hour of 5-minute snapshots, then one more
+        at = T0 + pd.Timedelta(minutes=5 * k)
+        add_pending(states, readings, f"NIFTY-{k}", at, 22_000.0, 0.14, spacing_minutes=60)
+    assert [p["snapshot"] for p in states["direction"].pending] == ["NIFTY-0", "NIFTY-12"]
+    # The spacing survives the state's round trip (a decide run per snapshot reloads it).
+    again = load_combiner("k", (states["direction"].to_json(), 1), "bma", NAMES)
+    assert again.last_queued == states["direction"].last_queued

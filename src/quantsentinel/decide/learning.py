@@ -81,10 +81,16 @@ class CombinerState:
     pending: list[dict[str, Any]] = field(default_factory=list)
     version: int | None = None
     resolved: int = 0
+    last_queued: str | None = None  # ts of the last readings queued (pending or resolved since)
 
     def to_json(self) -> str:
         return json.dumps(
-            {"kind": self.kind, "combiner": self.combiner.to_json(), "pending": self.pending}
+            {
+                "kind": self.kind,
+                "combiner": self.combiner.to_json(),
+                "pending": self.pending,
+                "last_queued": self.last_queued,
+            }
         )
 
 
@@ -104,7 +110,10 @@ def load_combiner(key: str, found: tuple[str, int] | None, kind: str, names: Seq
             cls = StackingCombiner if kind == "stacking" else BayesianAveraging
             combiner = cls.from_json(data["combiner"])
             if tuple(combiner.names) == tuple(names):
-                return CombinerState(key, kind, combiner, list(data.get("pending", [])), version)
+                pending = list(data.get("pending", []))
+                return CombinerState(
+                    key, kind, combiner, pending, version, last_queued=data.get("last_queued")
+                )
         return CombinerState(key, kind, new_combiner(kind, names), [], version)
     return CombinerState(key, kind, new_combiner(kind, names))
 
@@ -160,12 +169,23 @@ def add_pending(
     at: pd.Timestamp,
     spot: float,
     iv: float,
+    spacing_minutes: float = 0.0,
 ) -> None:
-    """Queue this snapshot's readings for scoring, once: a retried run (state saved, batch not
-    written) must not count the same readings twice."""
+    """Queue this snapshot's readings for scoring, once (a retried run, state saved and batch not
+    written, must not count the same readings twice), and at most one set per `spacing_minutes`
+    of session time. Readings a snapshot apart are scored against overlapping moves, so their
+    outcomes are nearly the same coin counted many times: the posteriors would be far more
+    certain than the evidence, and the breaker (calibrated on independent outcomes, a handful a
+    day) would trip healthy signals within days. With spacing = the horizon, outcomes do not
+    overlap."""
     for axis, state in states.items():
+        last = state.last_queued
+        too_soon = bool(last) and spacing_minutes > 0
+        if too_soon and session_minutes_between(pd.Timestamp(last), at) < spacing_minutes:
+            continue
         found = [[r.name, r.score, r.confidence] for r in readings.get(axis, ()) if r.score]
         if found and all(item.get("snapshot") != snapshot_id for item in state.pending):
+            state.last_queued = at.isoformat()
             state.pending.append({"snapshot": snapshot_id, "ts": at.isoformat(), "spot": spot,
                                   "iv": iv, "readings": found})  # fmt: skip
             state.pending = state.pending[-MAX_PENDING:]

@@ -148,7 +148,9 @@ def decide_snapshot(
     else:
         view.models = (*view.models, "direction_lgbm")
     resolved = resolve_pending(combiners, view.chain.spot, inputs.at, settings.resolve_minutes)
-    add_pending(combiners, view.readings, snapshot_id, inputs.at, view.chain.spot, view.implied_vol)
+    spot, iv = view.chain.spot, view.implied_vol
+    spacing = settings.resolve_minutes  # outcomes that do not overlap (see add_pending)
+    add_pending(combiners, view.readings, snapshot_id, inputs.at, spot, iv, spacing)
     clock.lap("view")
 
     books = executor.books(list(by_id))
