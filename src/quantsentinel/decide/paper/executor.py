@@ -28,9 +28,8 @@ before a position's last mark leaves it alone, so replaying a chain is a no-op.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +37,8 @@ from sqlalchemy.engine import Engine
 
 from quantsentinel.decide.legs import legs_from_records
 from quantsentinel.decide.paper import store
+from quantsentinel.decide.paper.checks import decision_numbers
+from quantsentinel.decide.paper.marking import delta_notional, exit_reason, settles
 from quantsentinel.decide.paper.pricing import (
     PricedFill,
     mark_value,
@@ -163,7 +164,7 @@ class PaperExecutor:
             raise TenantError(
                 "unknown_tenant", f"{pid}: tenant {d.tenant_id!r} is not among the tenants given"
             )
-        numbers = _decision_numbers(pid, d)
+        numbers = decision_numbers(pid, d)
         legs = legs_from_records(d.legs)
         wrong = sorted({leg.underlying for leg in legs} - {chain.underlying})
         if wrong:
@@ -245,9 +246,9 @@ class PaperExecutor:
             if value is not None:
                 marked += 1
                 pnl = value + row["entry_premium"] - row["entry_costs"]
-                reason = _exit_reason(row, pnl)
+                reason = exit_reason(row, pnl)
             settle_at = None
-            if reason is None and _settles(chain, row["expiry"]):
+            if reason is None and settles(chain, row["expiry"]):
                 reason = "expiry"
                 if chain.trade_date > row["expiry"]:
                     settle_at = (settlement or {}).get((chain.underlying, row["expiry"]))
@@ -258,7 +259,7 @@ class PaperExecutor:
                     stale.append(row["position_id"])
                 else:
                     marks.append({"pid": row["position_id"], "at": ts, "value": value, "pnl": pnl,
-                                  "delta": _delta_notional(legs, chain, row)})  # fmt: skip
+                                  "delta": delta_notional(legs, chain, row)})  # fmt: skip
                 continue
             plan = tenants[row["tenant_id"]].brokerage
             priced = self._exit(reason, legs, chain, plan, settle_at)
@@ -373,14 +374,6 @@ class PaperExecutor:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _exit_reason(row: Mapping[str, Any], pnl: float) -> str | None:
-    if row["target"] is not None and pnl >= row["target"]:
-        return "target"
-    if row["stop"] is not None and pnl <= row["stop"]:
-        return "stop"
-    return None
-
-
 def _fill_row(
     position: Mapping[str, Any], phase: str, ts: datetime, priced: PricedFill
 ) -> dict[str, Any]:
@@ -397,73 +390,3 @@ def _fill_row(
         "slippage": priced.slippage,
         "created_at": datetime.now(UTC),
     }
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _decision_numbers(pid: str, d: DecisionRecord) -> dict[str, Any]:
-    """The numbers a position needs from its decision, checked: margin >= 0, delta finite, arm
-    and regime named, max loss >= 0 (inf/None = unbounded), target > 0, stop < 0."""
-    numbers = d.numbers or {}
-
-    def bad(message: str) -> RiskInputError:
-        return RiskInputError("bad_decision", f"{pid}: {message}", decision_id=pid)
-
-    margin, delta = numbers.get("margin"), numbers.get("delta")
-    if not (_finite(margin) and margin >= 0):
-        raise bad(f"numbers['margin'] must be rupees >= 0, got {margin!r}")
-    if not _finite(delta):
-        raise bad(f"numbers['delta'] must be a finite delta in units, got {delta!r}")
-    for name in ("arm", "regime"):
-        value = numbers.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise bad(f"numbers[{name!r}] must name the {name}, got {value!r}")
-    bounds: dict[str, float | None] = {}
-    for name in ("max_loss", "max_profit"):
-        value = getattr(d, name)
-        if value is None or (isinstance(value, float) and value == math.inf):
-            bounds[name] = None
-        elif _finite(value) and value >= 0:
-            bounds[name] = float(value)
-        else:
-            raise bad(f"{name} must be rupees >= 0 (inf or None when unbounded), got {value!r}")
-    if d.target is not None and not (_finite(d.target) and d.target > 0):
-        raise bad(f"target is rupees of profit and must be > 0, got {d.target!r}")
-    if d.stop is not None and not (_finite(d.stop) and d.stop < 0):
-        raise bad(f"stop is rupees of P&L and must be < 0, got {d.stop!r}")
-    if bounds["max_loss"] in (None, 0.0) and margin <= 0:
-        raise bad("a position needs a positive max_loss or margin to measure its reward against")
-    return {
-        "margin": float(margin),
-        "delta": float(delta),
-        "arm": numbers["arm"],
-        "regime": numbers["regime"],
-        **bounds,
-    }
-
-
-# Expiry-day positions settle from this IST time on (the last snapshots of the session), at the
-# spot then: at most minutes from the exchange's closing settlement, never the morning's price.
-SETTLE_FROM = time(15, 15)
-
-
-def _settles(chain: ChainView, expiry: date) -> bool:
-    from quantsentinel.market.schema import MARKET_TZ
-
-    if chain.trade_date > expiry:
-        return True
-    return chain.trade_date == expiry and chain.ts.tz_convert(MARKET_TZ).time() >= SETTLE_FROM
-
-
-def _delta_notional(legs: Sequence[Leg], chain: ChainView, row: dict[str, Any]) -> float:
-    """The position's delta exposure now (units x spot): the castle's correlation and exposure
-    walls must see a condor that has gone deep in the money as the directional bet it became."""
-    from quantsentinel.risk.structures.valuation import leg_book, marks, position_greeks
-
-    try:
-        book = leg_book(tuple(legs))
-        return float(position_greeks(book, marks(book, chain)).delta) * chain.spot
-    except (RiskInputError, ValueError, KeyError):
-        return float(row["delta_notional"])  # a contract the chain lost: keep the last known

@@ -131,7 +131,7 @@ def price_expiry(
 
     Legs that have expired and settle in cash are settled through `CostEngine.settlement` at
     their intrinsic value against `chain.spot` (a future at the spot): the chain's spot stands in
-    for the exchange's settlement price (minutes before the close, see executor.SETTLE_FROM)
+    for the exchange's settlement price (minutes before the close, see paper.marking.SETTLE_FROM)
     unless `settle_at` gives the expiry day's close (a position first seen after its expiry
     day). Every other leg (a calendar's far leg, a physically settled stock option) is closed at
     the chain's quote; when the chain has none, an expired leg is closed at its intrinsic value
