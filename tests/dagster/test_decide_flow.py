@@ -123,3 +123,57 @@ def test_cadence_counts_session_minutes() -> None:
     assert on_cadence(at, 30) and on_cadence(at + pd.Timedelta(minutes=30), 30)
     assert not on_cadence(at + pd.Timedelta(minutes=25), 30)
     assert on_cadence(at + pd.Timedelta(minutes=25), 5)
+
+
+def _started_run_with_a_materialization(instance, partition) -> str:
+    """A chain_snapshots materialization whose run is still going (its checks not logged yet)."""
+    import time
+    import uuid
+
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+    from dagster._core.events.log import EventLogEntry
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    run_id = str(uuid.uuid4())
+    instance.add_run(
+        DagsterRun(job_name="chain_ingest_job", run_id=run_id, status=DagsterRunStatus.STARTED)
+    )
+    event = DagsterEvent(
+        event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+        job_name="chain_ingest_job",
+        event_specific_data=StepMaterializationData(
+            dg.AssetMaterialization(asset_key="chain_snapshots", partition=partition)
+        ),
+    )
+    instance.store_event(
+        EventLogEntry(error_info=None, level="debug", user_message="", run_id=run_id,
+                      timestamp=time.time(), dagster_event=event)
+    )  # fmt: skip
+    return run_id
+
+
+def test_a_run_still_going_holds_back_only_its_own_snapshots(
+    defs: dg.Definitions, qs_home: Settings
+) -> None:
+    from datetime import timedelta
+
+    from quantsentinel.assets.partitions import multi_key
+
+    with dg.instance_for_test(temp_dir=str(qs_home.dagster_home)) as instance:
+        earlier = multi_key(DAY - timedelta(days=1), "NIFTY")
+        run_id = _started_run_with_a_materialization(instance, earlier)
+        market = defs.resolve_job_def("market_job").execute_in_process(
+            instance=instance, partition_key=multi_key(DAY, "NIFTY")
+        )
+        assert market.success
+        tick = _tick(defs, instance)
+        # The finished run's snapshots go ahead; the running one is remembered, not skipped.
+        assert len(tick.run_requests) == 7
+        assert all(r.partition_key == multi_key(DAY, "NIFTY") for r in tick.run_requests)
+        state = json.loads(tick.cursor)
+        assert list(state["waiting"]) and not _tick(defs, instance, tick.cursor).run_requests
+        # The run ends without its blocking checks: re-checked, refused by name, forgotten.
+        instance.report_run_failed(instance.get_run_by_id(run_id))
+        after = _tick(defs, instance, tick.cursor)
+        assert "did not run" in after.skip_message
+        assert json.loads(after.cursor)["waiting"] == {}

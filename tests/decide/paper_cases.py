@@ -287,6 +287,40 @@ def check_expiry_settles_at_intrinsic(engine: sa.Engine) -> None:
     assert [x["quote_source"] for x in exit_fill.legs] == ["settlement", "settlement"]
 
 
+def check_expiry_seen_later_settles_at_that_days_close(engine: sa.Engine) -> None:
+    """A position first marked after its expiry day settles at that day's close (given by the
+    caller from stored closes), not at the later chain's spot; stale without one."""
+    from quantsentinel.market import calendar
+
+    near = view().expiries()[0]
+    executor, known, s = opened(engine, "vertical_debit", expiry=near, direction="bearish", width=2)
+    close = view(near, 74).spot  # what the expiry day closed at
+    later = view(calendar.trading_days(near, date(near.year, 12, 31))[1], 5)
+    assert later.spot != close
+    report = executor.mark(later, known, {("NIFTY", near): close})
+    (closed,) = report.closed
+    assert closed.reason == "expiry" and closed.exit_spot == close and not report.stale
+    intrinsic = math.fsum(
+        leg.sign * leg.quantity * max(leg.strike - close, 0.0) for leg in s.all_legs
+    )
+    assert executor.positions("acme")[0]["exit_premium"] == pytest.approx(intrinsic)
+
+
+def check_unpriceable_positions_still_refresh_delta(engine: sa.Engine) -> None:
+    """A position the chain cannot value (a leg without a two-sided quote) is not marked, but
+    its delta exposure is still brought up to date for the castle."""
+    executor, known, s = opened(engine, "iron_condor")
+    before = executor.positions("acme")[0]["delta_notional"]
+    f = frame().copy()
+    f["ts"] = f["received_at"] = f["ts"].iloc[0] + pd.Timedelta(minutes=120)
+    f["spot"] = f["spot"] * 1.02  # the index rallied: the condor is now short delta
+    f.loc[_contract(f, key_of(s.legs[0])), "bid"] = float("nan")  # a wing without a bid
+    report = executor.mark(ChainView(f), known)
+    row = executor.positions("acme")[0]
+    assert report.marked == 0 and row["position_id"] in report.stale
+    assert row["last_mark_at"] is None and row["delta_notional"] != pytest.approx(before)
+
+
 def check_books_in_one_query(engine: sa.Engine) -> None:
     known = tenants(engine, "Acme", "Beta", "Gamma")
     condor, strangle = structure("iron_condor"), structure("strangle", side="short")

@@ -55,6 +55,8 @@ def test_readings_resolve_after_the_horizon_against_the_move() -> None:
         ("2025-03-05T03:45:00Z", "2025-03-05T04:45:00Z", 60.0),  # within one session
         ("2025-03-05T09:30:00Z", "2025-03-06T04:15:00Z", 30 + 30 + 75),  # 15:00 -> 09:45 IST
         ("2025-03-07T09:30:00Z", "2025-03-10T04:15:00Z", 30 + 30 + 75),  # over a weekend
+        # Monday 15:00 -> Wednesday 10:00 IST: Tuesday's whole session and two nights.
+        ("2025-03-03T09:30:00Z", "2025-03-05T04:30:00Z", 30 + 45 + 375 + 2 * 75),
     ],
 )
 def test_session_clock(start: str, end: str, minutes: float) -> None:
@@ -69,6 +71,9 @@ def test_states_round_trip_through_json() -> None:
     assert again.version == 3 and again.pending == states["direction"].pending
     bandit = new_bandit(settings)
     text = json.dumps({"bandit": bandit.to_json(), "through": {"NIFTY": ["2025-03-13", "p1"]}})
+    legacy = json.dumps({"bandit": bandit.to_json(), "through": ["2025-03-13", "p0"]})
+    loaded = load_bandits({"bandit:old": (legacy, 2)}, ["old"], settings)
+    assert loaded["old"].through == {"*": ["2025-03-13", "p0"]}  # one watermark for all
     loaded = load_bandits({"bandit:acme": (text, 7)}, ["acme", "new"], settings)
     assert loaded["acme"].version == 7 and loaded["acme"].through == {"NIFTY": ["2025-03-13", "p1"]}
     assert loaded["new"].version is None and loaded["new"].through == {}

@@ -74,3 +74,11 @@ def test_reward_is_pnl_per_unit_of_risk_clipped() -> None:
     assert reward_for(-500.0, float("inf"), 2_000.0) == -0.25
     with pytest.raises(RiskInputError, match="bad_decision"):
         reward_for(1.0, 0.0, 0.0)
+
+
+def test_expiry_seen_later_settles_at_that_days_close(engine: sa.Engine) -> None:
+    cases.check_expiry_seen_later_settles_at_that_days_close(engine)
+
+
+def test_unpriceable_positions_still_refresh_delta(engine: sa.Engine) -> None:
+    cases.check_unpriceable_positions_still_refresh_delta(engine)

@@ -163,3 +163,11 @@ def test_migration_0005_downgrades_and_upgrades_cleanly(pg_url: str) -> None:
             assert tuple(conn.execute(sa.text(objects)).one()) == (3, 7, 2)
     finally:
         engine.dispose()
+
+
+def test_expiry_seen_later_settles_at_that_days_close(tenant_context_guard: sa.Engine) -> None:
+    cases.check_expiry_seen_later_settles_at_that_days_close(tenant_context_guard)
+
+
+def test_unpriceable_positions_still_refresh_delta(tenant_context_guard: sa.Engine) -> None:
+    cases.check_unpriceable_positions_still_refresh_delta(tenant_context_guard)

@@ -210,14 +210,18 @@ def day_history(
 
 def _signature(data_dir: Path, day: date, underlying: str) -> dict[str, list]:
     """Files whose change must rebuild the cache: the recent partitions a correction is likely
-    to touch (densities, forecasts, the news window). Older bars are taken as final; a corrected
-    old bar file needs the cache folder removed (`_decide_cache/`), which only costs a rebuild."""
+    to touch (densities, forecasts, the news window) and the realized_vol partitions. Older bars
+    are taken as final; a corrected old bar file needs the cache folder removed
+    (`_decide_cache/`), which only costs a rebuild."""
     paths = [partition_path(data_dir, "vol_forecasts", d, underlying)
              for d in sessions_before(day, FORECAST_SESSIONS)]  # fmt: skip
     paths += [partition_path(data_dir, "implied_distribution", d, underlying)
               for d in sessions_before(day, 3)]  # fmt: skip
     paths += [partition_path(data_dir, "news_events", day + timedelta(days=k), None)
               for k in range(-NEWS_BACK_DAYS, NEWS_AHEAD_DAYS + 1)]  # fmt: skip
+    # The overnight share reads every session's realized_vol: a backfill must re-measure it.
+    paths += [partition_path(data_dir, "realized_vol", d, underlying)
+              for d in sessions_before(day, HISTORY_SESSIONS)]  # fmt: skip
     out = {}
     for path in paths:
         stat = path.stat() if path.exists() else None

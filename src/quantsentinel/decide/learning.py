@@ -26,7 +26,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -44,6 +44,7 @@ from quantsentinel.ml.combination import (
 from quantsentinel.risk.tenancy.scope import system_scope
 
 COMBINERS = ("bma", "stacking")
+ANY_UNDERLYING = "*"  # a watermark stored before they were kept per underlying
 MAX_PENDING = 400  # a day and a half of 5-minute snapshots per underlying
 SESSION_MINUTES = 375.0
 OVERNIGHT_SESSION_MINUTES = 75.0  # the night counts as a fifth of a session's variance
@@ -121,6 +122,7 @@ def load_combiner(key: str, found: tuple[str, int] | None, kind: str, names: Seq
 def session_minutes_between(start: pd.Timestamp, end: pd.Timestamp) -> float:
     """Trading minutes from `start` to `end` (IST sessions 09:15-15:30), nights counted as
     OVERNIGHT_SESSION_MINUTES each: the clock variance accrues on."""
+    from quantsentinel.market import calendar
     from quantsentinel.market.schema import MARKET_TZ
 
     a, b = start.tz_convert(MARKET_TZ), end.tz_convert(MARKET_TZ)
@@ -128,9 +130,10 @@ def session_minutes_between(start: pd.Timestamp, end: pd.Timestamp) -> float:
         return max((b - a).total_seconds() / 60.0, 0.0)
     close = a.normalize() + pd.Timedelta(hours=15, minutes=30)
     open_ = b.normalize() + pd.Timedelta(hours=9, minutes=15)
-    nights = max(len(pd.bdate_range(a.date(), b.date())) - 1, 1)
     minutes = max((close - a).total_seconds(), 0) + max((b - open_).total_seconds(), 0)
-    return minutes / 60.0 + nights * OVERNIGHT_SESSION_MINUTES
+    # Whole sessions in between count in full; each night (weekend and holidays included) once.
+    between = len(calendar.trading_days(a.date() + timedelta(days=1), b.date() - timedelta(days=1)))
+    return minutes / 60.0 + between * SESSION_MINUTES + (between + 1) * OVERNIGHT_SESSION_MINUTES
 
 
 def resolve_pending(
@@ -228,7 +231,10 @@ def load_bandits(
             text, version = found[key]
             data = json.loads(text)
             bandit = StructureBandit.from_json(data["bandit"])
-            through = dict(data.get("through") or {})
+            through = data.get("through") or {}
+            if isinstance(through, list):  # stored before watermarks were per underlying
+                through = {ANY_UNDERLYING: through}
+            through = dict(through)
             if bandit.arms != ARM_NAMES:  # the arm set changed: learn again, keep the version
                 bandit = new_bandit(settings)
             out[tenant_id] = BanditState(key, tenant_id, bandit, through, version)
@@ -244,7 +250,7 @@ def learn_from_closed(engine: sa.Engine, states: Mapping[str, BanditState], unde
 
     if not states:
         return 0
-    marks = [s.through.get(underlying) for s in states.values()]
+    marks = [_watermark(s, underlying) for s in states.values()]
     since = min(m[0] for m in marks) if all(marks) else None
     query = sa.select(
         p.c.position_id, p.c.tenant_id, p.c.arm, p.c.regime, p.c.reward, p.c.closed_at
@@ -260,7 +266,7 @@ def learn_from_closed(engine: sa.Engine, states: Mapping[str, BanditState], unde
             continue
         closed = _utc(row.closed_at)
         mark = [closed.isoformat(), row.position_id]
-        last = state.through.get(underlying)
+        last = _watermark(state, underlying)
         if last is not None and mark <= list(last):
             continue
         if row.regime in state.bandit.regimes:
@@ -270,6 +276,10 @@ def learn_from_closed(engine: sa.Engine, states: Mapping[str, BanditState], unde
         state.changed = True
         learnt += 1
     return learnt
+
+
+def _watermark(state: BanditState, underlying: str) -> list[str] | None:
+    return state.through.get(underlying) or state.through.get(ANY_UNDERLYING)
 
 
 def _utc(value: datetime) -> datetime:

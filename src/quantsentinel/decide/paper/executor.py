@@ -236,7 +236,8 @@ class PaperExecutor:
                 tenants=unknown,
             )
         marks: list[dict[str, Any]] = []
-        closes: list[tuple[dict[str, Any], str, PricedFill]] = []
+        deltas: list[dict[str, Any]] = []
+        closes: list[tuple[dict[str, Any], str, PricedFill, float]] = []
         stale: list[str] = []
         marked = 0
         for row in rows:
@@ -247,35 +248,44 @@ class PaperExecutor:
                 marked += 1
                 pnl = value + row["entry_premium"] - row["entry_costs"]
                 reason = exit_reason(row, pnl)
-            settle_at = None
+            prices: dict[date, float] = {}
             if reason is None and settles(chain, row["expiry"]):
                 reason = "expiry"
-                if chain.trade_date > row["expiry"]:
-                    settle_at = (settlement or {}).get((chain.underlying, row["expiry"]))
-                    if settle_at is None:
+                # Seen after its expiry day: each expired leg settles at its own day's close.
+                for expiry in {leg.expiry for leg in legs if leg.expiry < chain.trade_date}:
+                    close = (settlement or {}).get((chain.underlying, expiry))
+                    if close is None:
                         stale.append(row["position_id"])
+                    else:
+                        prices[expiry] = close
+            delta = delta_notional(legs, chain, row)
             if reason is None:
-                if value is None:
+                if value is None:  # no value without every quote, but the exposure is known
                     stale.append(row["position_id"])
+                    deltas.append({"pid": row["position_id"], "delta": delta})
                 else:
                     marks.append({"pid": row["position_id"], "at": ts, "value": value, "pnl": pnl,
-                                  "delta": delta_notional(legs, chain, row)})  # fmt: skip
+                                  "delta": delta})  # fmt: skip
                 continue
             plan = tenants[row["tenant_id"]].brokerage
-            priced = self._exit(reason, legs, chain, plan, settle_at)
+            priced = self._exit(reason, legs, chain, plan, prices)
             if priced.fallback:
                 stale.append(row["position_id"])
-            closes.append((row, reason, priced))
+            exit_spot = prices[min(prices)] if prices else chain.spot
+            closes.append((row, reason, priced, exit_spot))
         if marks:
             self._write_marks(marks)
-        closed = [c for c in (self._close(r, why, p, chain, ts) for r, why, p in closes) if c]
+        if deltas:
+            self._write_deltas(deltas)
+        closed = [self._close(r, why, p, chain, ts, spot) for r, why, p, spot in closes]
+        closed = [c for c in closed if c]
         return MarkReport(marked=marked, closed=closed, stale=stale)
 
     def _exit(
-        self, reason: str, legs: Sequence[Leg], chain: ChainView, plan, settle_at: float | None
+        self, reason: str, legs: Sequence[Leg], chain: ChainView, plan, prices: dict[date, float]
     ) -> PricedFill:
         if reason == "expiry":
-            return price_expiry(legs, chain, plan, self.costs, settle_at=settle_at)
+            return price_expiry(legs, chain, plan, self.costs, settle_at=prices)
         return price_exit(legs, chain, plan, self.costs)
 
     def _write_marks(self, marks: list[dict[str, Any]]) -> None:
@@ -297,6 +307,15 @@ class PaperExecutor:
         with system_scope(self.engine) as conn:
             conn.execute(statement, marks)
 
+    def _write_deltas(self, deltas: list[dict[str, Any]]) -> None:
+        statement = (
+            paper_positions.update()
+            .where(_P.position_id == sa.bindparam("pid"), _P.status == "open")
+            .values(delta_notional=sa.bindparam("delta"))
+        )
+        with system_scope(self.engine) as conn:
+            conn.execute(statement, deltas)
+
     def _close(
         self,
         row: dict[str, Any],
@@ -304,6 +323,7 @@ class PaperExecutor:
         priced: PricedFill,
         chain: ChainView,
         ts: datetime,
+        exit_spot: float,
     ) -> ClosedPosition | None:
         """Write the exit fill and the position's final row in one tenant-scope transaction; None
         when another run closed it first (its UPDATE then matches no open row)."""
@@ -313,7 +333,7 @@ class PaperExecutor:
             "status": "closed",
             "closed_at": ts,
             "exit_reason": reason,
-            "exit_spot": chain.spot,
+            "exit_spot": exit_spot,
             "exit_premium": priced.premium,
             "exit_costs": priced.costs,
             "realised_pnl": realised,
@@ -349,7 +369,7 @@ class PaperExecutor:
             max_loss=row["max_loss"],
             reward=reward,
             entry_spot=row["entry_spot"],
-            exit_spot=chain.spot,
+            exit_spot=exit_spot,
         )
 
     # --- reads --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ market, else at the quote stored with the decision (`quote_source` says which, p
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
@@ -125,30 +125,32 @@ def price_expiry(
     plan: BrokeragePlan | None,
     engine: CostEngine,
     *,
-    settle_at: float | None = None,
+    settle_at: Mapping[date, float] | None = None,
 ) -> PricedFill:
     """Close at (or after) the nearest expiry.
 
     Legs that have expired and settle in cash are settled through `CostEngine.settlement` at
     their intrinsic value against `chain.spot` (a future at the spot): the chain's spot stands in
-    for the exchange's settlement price (minutes before the close, see paper.marking.SETTLE_FROM)
-    unless `settle_at` gives the expiry day's close (a position first seen after its expiry
-    day). Every other leg (a calendar's far leg, a physically settled stock option) is closed at
-    the chain's quote; when the chain has none, an expired leg is closed at its intrinsic value
-    and a live one at its entry quote, and the leg is listed in `fallback`.
+    for the exchange's settlement price (minutes before the close, paper.marking.SETTLE_FROM)
+    unless `settle_at` gives an expiry's own closing price (a position first seen after that
+    expiry day: every expired leg settles at its own day's close). Every other leg (a calendar's
+    far leg, a physically settled stock option) is closed at the chain's quote; when the chain
+    has none, an expired leg is closed at its intrinsic value and a live one at its entry quote,
+    and the leg is listed in `fallback`.
     """
     on = chain.trade_date
-    spot = float(settle_at) if settle_at is not None else chain.spot
+    settle_at = settle_at or {}
     records: list[dict[str, Any] | None] = [None] * len(legs)
     per_leg: list[tuple[float, float]] = [(0.0, 0.0)] * len(legs)
     premium = 0.0
     settle = [i for i, leg in enumerate(legs) if leg.expiry <= on and _cash_settled(leg)]
     for expiry in sorted({legs[i].expiry for i in settle}):
         group = [i for i in settle if legs[i].expiry == expiry]
-        costs = engine.settlement([legs[i] for i in group], expiry, spot, plan)
+        price = settle_at.get(expiry, chain.spot)
+        costs = engine.settlement([legs[i] for i in group], expiry, price, plan)
         for j, (charges, slippage) in enumerate(_per_leg(costs, len(group))):
             leg = legs[group[j]]
-            unit = _settlement_value(leg, spot)
+            unit = _settlement_value(leg, price)
             premium += leg.sign * leg.quantity * unit
             per_leg[group[j]] = (charges, slippage)
             records[group[j]] = _record(leg, unit, SETTLEMENT, charges, slippage)
@@ -161,7 +163,11 @@ def price_expiry(
             if quote is None:
                 fallback.append(i)
                 live = legs[i].expiry > on
-                prices.append(legs[i].quote if live else _settlement_value(legs[i], spot))
+                prices.append(
+                    legs[i].quote
+                    if live
+                    else _settlement_value(legs[i], settle_at.get(legs[i].expiry, chain.spot))
+                )
             else:
                 prices.append(quote)
         when = min(on, *(legs[i].expiry for i in trade))
