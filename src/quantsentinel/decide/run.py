@@ -44,9 +44,8 @@ from quantsentinel.decide.learning import (
     resolve_pending,
 )
 from quantsentinel.decide.store import BatchExists, BatchRecord, DecisionRecord, DecisionStore
-from quantsentinel.decide.tenants import Proposal, decision_record, judge, propose
+from quantsentinel.decide.tenants import decision_record, judge, propose
 from quantsentinel.decide.view import MarketView, build_view
-from quantsentinel.ml.signals import SIGNAL_NAMES
 from quantsentinel.risk.gatekeeper import RiskGatekeeper
 from quantsentinel.risk.tenancy.store import Tenant, TenantStore
 
@@ -159,8 +158,7 @@ def decide_snapshot(
     clock.lap("propose")
     verdicts = judge(RiskGatekeeper(engine), view, proposals, books)
     clock.lap("castle")
-    analyses = view.context.analyses
-    records = [decision_record(view, p, verdicts.get(p.tenant.tenant_id), analyses)
+    records = [decision_record(view, p, verdicts.get(p.tenant.tenant_id))
                for p in proposals]  # fmt: skip
     clock.lap("records")
 
@@ -272,4 +270,4 @@ def _ist_day(ts: datetime) -> date:
     return ts.astimezone(MARKET_TZ).date()
 
 
-__all__ = ["SIGNAL_NAMES", "DecideOutcome", "Proposal", "decide_snapshot"]
+__all__ = ["DecideOutcome", "decide_snapshot"]

@@ -143,7 +143,7 @@ def judge(
 
 
 def decision_record(
-    view: MarketView, proposal: Proposal, verdict: Verdict | None, analyses: dict[str, Any]
+    view: MarketView, proposal: Proposal, verdict: Verdict | None
 ) -> DecisionRecord:
     """The row a tenant's decision is stored as (approved or blocked, with its reasons)."""
     common = _common(view, proposal)
@@ -165,7 +165,8 @@ def decision_record(
             proposal.tenant.tenant_id, False, verdict.blocked_by, verdict.reason,
             structure=structure.kind, legs=legs, units=units, numbers=numbers, **common,
         )  # fmt: skip
-    if structure not in analyses:  # the castle's analyses of this snapshot (MarketContext)
+    analyses = view.context.analyses  # the castle's analyses of this snapshot, shared
+    if structure not in analyses:
         analyses[structure] = analyse(structure, view.chain)
     a = analyses[structure]
     target, stop = exits(float(a.net_premium), float(a.max_profit), float(a.max_loss))

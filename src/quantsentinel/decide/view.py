@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantsentinel.decide.arms import ARM_NAMES, allowed_arms, build_arm, choose_expiry
+from quantsentinel.decide.arms import allowed_arms, build_arm, choose_expiry
 from quantsentinel.decide.inputs import SnapshotInputs, return_covariance
 from quantsentinel.ml.combination import Combination, SignalReading
 from quantsentinel.ml.signals import Signal, compute_signals
@@ -233,4 +233,4 @@ def news_items(news: pd.DataFrame | None, at: pd.Timestamp) -> tuple[NewsItem, .
     )
 
 
-__all__ = ["ARM_NAMES", "MarketView", "UnitArm", "build_view", "lognormal_outlook"]
+__all__ = ["MarketView", "UnitArm", "build_view", "lognormal_outlook"]
